@@ -1,0 +1,83 @@
+"""The contract portal: create_app() builds it."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from flask import Flask
+
+from portal.config import Config, check_production
+
+
+def create_app(config: dict[str, Any] | None = None) -> Flask:
+    app = Flask(__name__, instance_relative_config=True)
+    app.config.from_mapping(Config().as_dict())
+    if config:
+        app.config.update(config)
+    check_production(app.config)
+
+    register_extensions(app)
+    register_clock(app)
+    register_blueprints(app)
+    register_templates(app)
+    register_errors(app)
+    register_cli(app)
+    return app
+
+
+def register_extensions(app: Flask) -> None:
+    from flask_babel import lazy_gettext as _l
+
+    from portal import web
+    from portal.extensions import babel, csrf, db, htmx, limiter, login_manager, migrate
+
+    db.init_app(app)
+    migrate.init_app(app, db, directory=str(Path(app.root_path).parent / "migrations"))
+    csrf.init_app(app)
+    htmx.init_app(app)
+    limiter.init_app(app)
+    babel.init_app(app, locale_selector=web.select_locale, timezone_selector=lambda: "Asia/Tokyo")
+    login_manager.init_app(app)
+    login_manager.login_view = "auth.login"
+    login_manager.login_message = _l("Please sign in to continue.")
+    login_manager.session_protection = None  # sessions are server-side (see web._load_user)
+    web.register_request_hooks(app)
+
+
+def register_clock(app: Flask) -> None:
+    from portal.clock import clock
+
+    if app.config.get("CLOCK_NOW"):
+        clock.set(datetime.fromisoformat(app.config["CLOCK_NOW"]))
+
+
+def register_blueprints(app: Flask) -> None:
+    from portal.blueprints.account.views import bp as account_bp
+    from portal.blueprints.auth.views import bp as auth_bp
+    from portal.blueprints.contracts.views import bp as contracts_bp
+    from portal.blueprints.main.views import bp as main_bp
+    from portal.blueprints.partners.views import bp as partners_bp
+    from portal.blueprints.staff.views import bp as staff_bp
+
+    for bp in (main_bp, auth_bp, account_bp, contracts_bp, partners_bp, staff_bp):
+        app.register_blueprint(bp)
+
+
+def register_templates(app: Flask) -> None:
+    from portal import presentation
+
+    presentation.register(app)
+
+
+def register_errors(app: Flask) -> None:
+    from portal.blueprints.main.errors import register
+
+    register(app)
+
+
+def register_cli(app: Flask) -> None:
+    from portal.cli import register
+
+    register(app)

@@ -1,0 +1,21 @@
+from flask_babel import lazy_gettext as _l
+from flask_wtf import FlaskForm
+from wtforms import PasswordField
+from wtforms.validators import DataRequired, EqualTo, Length
+
+
+class PasswordForm(FlaskForm):
+    current_password = PasswordField(
+        _l("Current password"), validators=[DataRequired(_l("Enter your current password."))]
+    )
+    new_password = PasswordField(
+        _l("New password"),
+        validators=[DataRequired(_l("Enter a new password.")), Length(max=200)],
+    )
+    confirm = PasswordField(
+        _l("New password again"),
+        validators=[
+            DataRequired(_l("Enter the new password again.")),
+            EqualTo("new_password", _l("The two new passwords differ.")),
+        ],
+    )

@@ -1,0 +1,162 @@
+"""Provider staff: organisations, onboarding, any contract, viewing as a customer (R-72)."""
+
+from __future__ import annotations
+
+import sqlalchemy as sa
+from flask import Blueprint, abort, current_app, flash, redirect, render_template, request, url_for
+from flask_babel import gettext as _
+from flask_login import login_required
+from wtforms.fields.choices import SelectChoice
+
+from portal.blueprints.staff.forms import OnboardForm, ViewAsForm
+from portal.clock import clock
+from portal.extensions import db, htmx
+from portal.models import Contract, PartnerCompany
+from portal.permissions import (
+    can_onboard,
+    can_view_as_customer,
+    get_contract_for_staff_or_404,
+    get_organisation_for_staff_or_404,
+    is_staff,
+)
+from portal.presentation import yen
+from portal.services import contracts as contract_service
+from portal.services import entries
+from portal.services import organisations as organisation_service
+from portal.services.errors import NotAllowed, PortalError
+from portal.web import client_ip, current_actor, current_session
+
+bp = Blueprint("staff", __name__, url_prefix="/staff")
+
+
+def _staff():
+    actor = current_actor()
+    if actor.is_staff_view:
+        abort(403, _("Stop viewing as the customer first."))
+    if not is_staff(actor):
+        abort(404)
+    return actor
+
+
+@bp.get("/organisations")
+@login_required
+def organisations():
+    _staff()
+    q = request.args.get("q", "")[:100]
+    found = organisation_service.search(q)
+    template = "staff/_organisation_rows.html" if htmx else "staff/organisations.html"
+    return render_template(template, organisations=found, q=q)
+
+
+def _onboard_form() -> OnboardForm:
+    form = OnboardForm()
+    form.plan_id.choices = [
+        SelectChoice(p.id, f"{p.price_list.service.name_en} / {p.name_en} · {yen(p.monthly_fee)}")
+        for p in organisation_service.sellable_plans()
+    ]
+    partners = db.session.scalars(sa.select(PartnerCompany).order_by(PartnerCompany.name))
+    form.partner_id.choices = [SelectChoice(0, _("Direct"))] + [
+        SelectChoice(p.id, f"{p.name} ({_('agency') if p.kind == 'agency' else _('sales agent')})")
+        for p in partners
+    ]
+    return form
+
+
+@bp.route("/organisations/new", methods=["GET", "POST"])
+@login_required
+def onboard():
+    actor = _staff()
+    if not can_onboard(actor):
+        abort(403)
+    form = _onboard_form()
+    if request.method == "GET":
+        form.service_start.data = form.service_start.data or clock.today()
+    if not form.validate_on_submit():
+        return render_template("staff/onboard.html", form=form), 422 if form.is_submitted() else 200
+    data = {k: v for k, v in form.data.items() if k not in ("csrf_token", "partner_id")}
+    application = organisation_service.Application(**data, partner_id=form.partner_id.data or None)
+    try:
+        result = organisation_service.onboard(actor, application, ip=client_ip())
+    except PortalError as exc:
+        getattr(form, exc.field or "legal_name").errors.append(str(exc))
+        return render_template("staff/onboard.html", form=form), 422
+    db.session.commit()
+    return render_template("staff/onboarded.html", result=result), 201
+
+
+@bp.get("/organisations/<int:organisation_id>")
+@login_required
+def organisation(organisation_id: int):
+    actor = _staff()
+    org = get_organisation_for_staff_or_404(organisation_id, actor)
+    return _organisation_page(org, ViewAsForm())
+
+
+def _role_label(user) -> str:
+    return _("administrator") if user.customer_role == "administrator" else _("member")
+
+
+def _organisation_page(org, form: ViewAsForm, status: int = 200):
+    users = organisation_service.users_of(org)
+    form.as_user_id.choices = [
+        SelectChoice(u.id, f"{u.name} <{u.email}> ({_role_label(u)})") for u in users if u.active
+    ]
+    today = clock.today()
+    contracts = db.session.scalars(
+        sa.select(Contract).where(Contract.organisation_id == org.id).order_by(Contract.id)
+    )
+    return render_template(
+        "staff/organisation.html",
+        organisation=org,
+        users=users,
+        rows=[(c, c.calendar(today)) for c in contracts],
+        entries=contract_service.access_records(org),
+        form=form,
+        may_view_as=can_view_as_customer(current_actor()),
+    ), status
+
+
+@bp.post("/organisations/<int:organisation_id>/view-as")
+@login_required
+def view_as(organisation_id: int):
+    actor = _staff()
+    org = get_organisation_for_staff_or_404(organisation_id, actor)
+    if not can_view_as_customer(actor):
+        abort(403)
+    form = ViewAsForm()
+    users = {u.id: u for u in organisation_service.users_of(org)}
+    if not form.validate_on_submit():
+        return _organisation_page(org, form, 422)
+    try:
+        entries.start_staff_view(
+            actor,
+            org,
+            as_user=users.get(form.as_user_id.data),
+            reason=form.reason.data,
+            user_session=current_session(),
+            max_minutes=current_app.config["VIEW_AS_MAX_MINUTES"],
+            ip=client_ip(),
+        )
+    except NotAllowed:
+        abort(403)
+    except PortalError as exc:
+        getattr(form, exc.field or "reason").errors.append(str(exc))
+        return _organisation_page(org, form, 422)
+    db.session.commit()
+    flash(_("You are viewing the portal as the customer. Every action is recorded."), "warning")
+    return redirect(url_for("contracts.home"))
+
+
+@bp.get("/contracts/<int:contract_id>")
+@login_required
+def contract(contract_id: int):
+    actor = _staff()
+    found = get_contract_for_staff_or_404(contract_id, actor)
+    today = clock.today()
+    return render_template(
+        "contracts/detail.html",
+        contract=found,
+        cal=found.calendar(today),
+        history=contract_service.history(found, today),
+        staff_view=True,
+    )

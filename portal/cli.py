@@ -1,0 +1,88 @@
+"""flask portal ...: demo data, bootstrap and scheduled jobs."""
+
+from __future__ import annotations
+
+import click
+import sqlalchemy as sa
+from flask import Flask
+from flask.cli import AppGroup
+
+from portal.clock import clock
+from portal.extensions import db
+
+portal_cli = AppGroup("portal", help="Contract portal commands.")
+
+
+@portal_cli.command("seed-demo")
+def seed_demo() -> None:
+    """Load the demo data (safe to run again: a second load changes nothing)."""
+    from portal import demo
+
+    loaded = demo.load(clock.today())
+    db.session.commit()
+    click.echo("Demo data loaded." if loaded else "Demo data already present; nothing changed.")
+
+
+@portal_cli.command("demo-logins")
+def demo_logins() -> None:
+    """Print the demo logins."""
+    from portal import demo
+
+    click.echo(f"Demo logins (password for all: {demo.DEMO_PASSWORD}):")
+    for login in demo.DEMO_LOGINS:
+        click.echo(f"  {login.email:40} {login.role}")
+
+
+@portal_cli.command("create-staff")
+@click.option("--email", required=True)
+@click.option("--name", required=True)
+@click.option(
+    "--role", type=click.Choice(["support", "billing", "administrator"]), default="administrator"
+)
+@click.password_option()
+def create_staff(email: str, name: str, role: str, password: str) -> None:
+    """Create a provider staff user (the first one, on a new installation)."""
+    from portal.models import StaffRole, User, UserKind
+    from portal.services.auth import check_password_strength, hash_password, normalise_email
+    from portal.services.errors import PortalError
+
+    try:
+        check_password_strength(password)
+    except PortalError as exc:
+        raise click.ClickException(str(exc)) from None
+    email = normalise_email(email)
+    if db.session.scalar(sa.select(User.id).where(User.email == email)) is not None:
+        raise click.ClickException(f"{email} exists already")
+    db.session.add(
+        User(
+            email=email,
+            name=name,
+            password_hash=hash_password(password),
+            kind=UserKind.STAFF,
+            staff_role=StaffRole(role),
+        )
+    )
+    db.session.commit()
+    click.echo(f"Created {role} staff user {email}.")
+
+
+@portal_cli.command("end-expired-entries")
+def end_expired_entries() -> None:
+    """Scheduled (every few minutes): end staff views past their time limit (R-72)."""
+    from portal.models import AccountEntry
+    from portal.permissions import Actor
+    from portal.services import entries
+
+    expired = db.session.scalars(
+        sa.select(AccountEntry)
+        .where(AccountEntry.ended_at.is_(None), AccountEntry.expires_at <= clock.now())
+        .with_for_update(skip_locked=True)
+    ).all()
+    for entry in expired:
+        entries.stop(Actor(entry.user, entry), reason="expired")
+    db.session.commit()
+    click.echo(f"Ended {len(expired)} expired view(s) as customer.")
+
+
+def register(app: Flask) -> None:
+    app.cli.add_command(portal_cli)

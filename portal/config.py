@@ -1,0 +1,104 @@
+"""Configuration: every value comes from the environment, with safe defaults for development."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+DEFAULT_SECRET_KEY = "dev-only-insecure-secret-key"  # noqa: S105 - refused in production below
+INSTANCE_DIR = Path(__file__).resolve().parent.parent / "instance"
+
+
+def _bool(name: str, default: bool) -> bool:
+    value = os.environ.get(name)
+    if value is None:
+        return default
+    return value.strip().lower() in {"1", "true", "yes", "on"}
+
+
+def database_url(url: str | None) -> str:
+    """Normalise a database URL: plain postgres URLs use the psycopg 3 driver."""
+    if not url:
+        return f"sqlite:///{INSTANCE_DIR / 'portal.db'}"
+    for prefix in ("postgres://", "postgresql://"):
+        if url.startswith(prefix):
+            return "postgresql+psycopg://" + url[len(prefix) :]
+    return url
+
+
+class Config:
+    """Read once when the app is created, so that tests can set the environment first."""
+
+    def __init__(self) -> None:
+        env = os.environ
+        self.ENV_NAME = env.get("PORTAL_ENV", "development")
+        self.SECRET_KEY = env.get("PORTAL_SECRET_KEY", DEFAULT_SECRET_KEY)
+        self.SQLALCHEMY_DATABASE_URI = database_url(env.get("PORTAL_DATABASE_URL"))
+        self.SQLALCHEMY_ENGINE_OPTIONS = {"pool_pre_ping": True}
+        production = self.ENV_NAME == "production"
+
+        # Cookies: the session cookie carries only a server-side session token.
+        self.SESSION_COOKIE_SECURE = _bool("PORTAL_SECURE_COOKIES", production)
+        self.SESSION_COOKIE_HTTPONLY = True
+        self.SESSION_COOKIE_SAMESITE = "Lax"
+        self.SESSION_COOKIE_NAME = "portal_session"
+        self.REMEMBER_COOKIE_SECURE = self.SESSION_COOKIE_SECURE
+        self.REMEMBER_COOKIE_HTTPONLY = True
+        self.SESSION_IDLE_MINUTES = int(env.get("PORTAL_SESSION_IDLE_MINUTES", "120"))
+        self.PREFERRED_URL_SCHEME = "https" if production else "http"
+
+        # R-72: staff view a customer's portal for at most this long.
+        self.VIEW_AS_MAX_MINUTES = int(env.get("PORTAL_VIEW_AS_MAX_MINUTES", "60"))
+
+        self.WTF_CSRF_TIME_LIMIT = None  # the token lives as long as the session
+        self.RATELIMIT_STORAGE_URI = env.get("PORTAL_RATELIMIT_STORAGE_URL", "memory://")
+        self.RATELIMIT_ENABLED = _bool("PORTAL_RATELIMIT_ENABLED", True)
+        self.RATELIMIT_HEADERS_ENABLED = True
+        self.LOGIN_RATE_LIMIT_PER_IP = env.get("PORTAL_LOGIN_LIMIT_PER_IP", "30 per 10 minutes")
+        self.LOGIN_RATE_LIMIT_PER_ACCOUNT = env.get(
+            "PORTAL_LOGIN_LIMIT_PER_ACCOUNT", "10 per 10 minutes"
+        )
+
+        self.BABEL_DEFAULT_LOCALE = "ja"
+        self.BABEL_DEFAULT_TIMEZONE = "Asia/Tokyo"
+        self.LANGUAGES = ("ja", "en")
+
+        # Mail (the outbox worker of the e-mail issue reads these).
+        self.MAIL_SERVER = env.get("PORTAL_SMTP_HOST", "")
+        self.MAIL_PORT = int(env.get("PORTAL_SMTP_PORT", "25"))
+        self.MAIL_USERNAME = env.get("PORTAL_SMTP_USER", "")
+        self.MAIL_PASSWORD = env.get("PORTAL_SMTP_PASSWORD", "")
+        self.MAIL_USE_TLS = _bool("PORTAL_SMTP_STARTTLS", False)
+        self.MAIL_FROM = env.get("PORTAL_MAIL_FROM", "portal@example.invalid")
+
+        # Stripe (the invoicing issue uses these; the API base lets tests use a local server).
+        self.STRIPE_SECRET_KEY = env.get("PORTAL_STRIPE_SECRET_KEY", "")
+        self.STRIPE_PUBLISHABLE_KEY = env.get("PORTAL_STRIPE_PUBLISHABLE_KEY", "")
+        self.STRIPE_WEBHOOK_SECRET = env.get("PORTAL_STRIPE_WEBHOOK_SECRET", "")
+        self.STRIPE_API_BASE = env.get("PORTAL_STRIPE_API_BASE", "")
+
+        # A fixed "now" for demos and browser tests (ISO 8601 instant); refused in production.
+        self.CLOCK_NOW = env.get("PORTAL_CLOCK_NOW", "")
+
+    def as_dict(self) -> dict[str, object]:
+        return {k: v for k, v in vars(self).items() if k.isupper()}
+
+
+def check_production(config: Mapping[str, Any]) -> None:
+    """Refuse to start in production with settings that are only safe on a laptop."""
+    if config["ENV_NAME"] != "production":
+        return
+    problems = []
+    secret = config["SECRET_KEY"]
+    if not secret or secret == DEFAULT_SECRET_KEY or len(secret) < 32:
+        problems.append("PORTAL_SECRET_KEY must be set to a random value of 32+ characters")
+    if config["CLOCK_NOW"]:
+        problems.append("PORTAL_CLOCK_NOW must not be set in production")
+    if str(config["RATELIMIT_STORAGE_URI"]).startswith("memory://"):
+        problems.append("PORTAL_RATELIMIT_STORAGE_URL must name a shared store (e.g. redis://...)")
+    if config["SQLALCHEMY_DATABASE_URI"].startswith("sqlite"):
+        problems.append("PORTAL_DATABASE_URL must point at PostgreSQL in production")
+    if problems:
+        raise RuntimeError("Refusing to start in production: " + "; ".join(problems))

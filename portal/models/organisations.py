@@ -1,0 +1,80 @@
+"""Customer organisations and the partner companies that sell to them (R-70, R-71)."""
+
+from __future__ import annotations
+
+import enum
+from datetime import datetime
+
+import sqlalchemy as sa
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from portal.models.base import Base, enum_type, now
+
+
+class SalesChannel(enum.StrEnum):
+    """How an organisation (or a contract) was sold."""
+
+    DIRECT = "direct"
+    SALES_AGENT = "sales_agent"  # 販売代理店, IW 27(1)
+    AGENCY = "agency"  # 取次店, IW 27(2)
+
+
+class PartnerKind(enum.StrEnum):
+    SALES_AGENT = "sales_agent"
+    AGENCY = "agency"
+
+
+class Organisation(Base):
+    __tablename__ = "organisations"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    legal_name: Mapped[str] = mapped_column(sa.String(200), index=True)
+    legal_name_kana: Mapped[str] = mapped_column(sa.String(200), default="")
+    postal_code: Mapped[str] = mapped_column(sa.String(10), default="")
+    address: Mapped[str] = mapped_column(sa.String(300), default="")
+    phone: Mapped[str] = mapped_column(sa.String(40), default="")
+    billing_email: Mapped[str] = mapped_column(sa.String(254))
+    contract_contact_name: Mapped[str] = mapped_column(sa.String(100), default="")
+    contract_contact_email: Mapped[str] = mapped_column(sa.String(254), default="")
+    operations_contact_name: Mapped[str] = mapped_column(sa.String(100), default="")
+    operations_contact_email: Mapped[str] = mapped_column(sa.String(254), default="")
+    sales_channel: Mapped[SalesChannel] = mapped_column(
+        enum_type(SalesChannel, "sales_channel"), default=SalesChannel.DIRECT
+    )
+    locale: Mapped[str] = mapped_column(sa.String(5), default="ja")  # language of documents
+    created_at: Mapped[datetime] = mapped_column(default=now)
+
+    partners: Mapped[list[PartnerCompany]] = relationship(
+        secondary="partner_assignments", back_populates="clients", viewonly=True
+    )
+
+
+class PartnerCompany(Base):
+    __tablename__ = "partner_companies"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(sa.String(200))
+    kind: Mapped[PartnerKind] = mapped_column(enum_type(PartnerKind, "partner_kind"))
+    created_at: Mapped[datetime] = mapped_column(default=now)
+
+    clients: Mapped[list[Organisation]] = relationship(
+        secondary="partner_assignments",
+        back_populates="partners",
+        viewonly=True,
+        order_by="Organisation.legal_name",
+    )
+
+
+class PartnerAssignment(Base):
+    """R-71: each agent sees only the clients assigned to its partner company."""
+
+    __tablename__ = "partner_assignments"
+
+    partner_id: Mapped[int] = mapped_column(sa.ForeignKey("partner_companies.id"), primary_key=True)
+    organisation_id: Mapped[int] = mapped_column(
+        sa.ForeignKey("organisations.id"), primary_key=True, index=True
+    )
+    assigned_at: Mapped[datetime] = mapped_column(default=now)
+
+    partner: Mapped[PartnerCompany] = relationship()
+    organisation: Mapped[Organisation] = relationship()

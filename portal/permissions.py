@@ -1,0 +1,176 @@
+"""Who may do what. Views and templates ask here; nothing else derives roles.
+
+Tenancy: every customer-owned row is loaded through a loader scoped to what the actor may
+see, and anything outside that scope answers 404, so that ids reveal nothing (R-70, R-71).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import sqlalchemy as sa
+from flask import abort
+
+from portal.extensions import db
+from portal.models import (
+    AccountEntry,
+    Contract,
+    CustomerRole,
+    EntryKind,
+    Organisation,
+    PartnerAssignment,
+    PartnerKind,
+    StaffRole,
+    User,
+    UserKind,
+)
+
+
+@dataclass(frozen=True)
+class Actor:
+    """The signed-in user, and the customer account they are in when they entered one."""
+
+    user: User
+    entry: AccountEntry | None = None
+
+    @property
+    def organisation(self) -> Organisation | None:
+        """The organisation whose portal this actor is in, if any."""
+        if self.user.kind == UserKind.CUSTOMER:
+            return self.user.organisation
+        return self.entry.organisation if self.entry else None
+
+    @property
+    def organisation_id(self) -> int | None:
+        org = self.organisation
+        return org.id if org else None
+
+    @property
+    def is_staff_view(self) -> bool:
+        """R-72: provider staff viewing the portal as a customer user."""
+        return self.entry is not None and self.entry.kind == EntryKind.STAFF_VIEW
+
+    @property
+    def is_agent_entry(self) -> bool:
+        return self.entry is not None and self.entry.kind == EntryKind.AGENT
+
+    @property
+    def as_user(self) -> User | None:
+        """The customer user whose view staff are seeing."""
+        return self.entry.as_user if self.is_staff_view and self.entry else None
+
+    @property
+    def customer_role(self) -> CustomerRole | None:
+        if self.user.kind == UserKind.CUSTOMER:
+            return self.user.customer_role
+        if self.as_user is not None:
+            return self.as_user.customer_role
+        return None
+
+    @property
+    def partner_kind(self) -> PartnerKind | None:
+        return self.user.partner.kind if self.user.partner else None
+
+
+# --- predicates -------------------------------------------------------------------------
+
+
+def is_customer_admin(actor: Actor) -> bool:
+    return (
+        actor.user.kind == UserKind.CUSTOMER and actor.customer_role == CustomerRole.ADMINISTRATOR
+    )
+
+
+def is_staff(actor: Actor) -> bool:
+    """Staff in the back office (not while viewing a customer's portal)."""
+    return actor.user.kind == UserKind.STAFF and not actor.is_staff_view
+
+
+def is_agent(actor: Actor) -> bool:
+    return actor.user.kind == UserKind.AGENT
+
+
+def can_use_customer_portal(actor: Actor) -> bool:
+    return actor.organisation is not None
+
+
+def can_see_fees(actor: Actor) -> bool:
+    """R-71: agencies (取次店) act for clients in everything except fees and invoices."""
+    return actor.partner_kind != PartnerKind.AGENCY
+
+
+def can_see_access_records(actor: Actor) -> bool:
+    """R-73: access records are for the provider and, for its own account, the customer."""
+    if not can_use_customer_portal(actor) or is_agent(actor):
+        return False
+    return actor.is_staff_view or is_customer_admin(actor)
+
+
+def can_change_own_credentials(actor: Actor) -> bool:
+    """R-72: staff viewing as a customer never change credentials."""
+    return not actor.is_staff_view
+
+
+def can_onboard(actor: Actor) -> bool:
+    return is_staff(actor) and actor.user.staff_role in (StaffRole.SUPPORT, StaffRole.ADMINISTRATOR)
+
+
+def can_view_as_customer(actor: Actor) -> bool:
+    """R-72: support staff (and staff administrators) may view the portal as a customer."""
+    return can_onboard(actor)
+
+
+# --- scoped loaders ---------------------------------------------------------------------
+
+
+def contracts_visible(actor: Actor) -> sa.Select[tuple[Contract]]:
+    """The contracts of the organisation whose portal the actor is in."""
+    org_id = actor.organisation_id
+    query = sa.select(Contract)
+    if org_id is None:
+        return query.where(sa.false())
+    return query.where(Contract.organisation_id == org_id)
+
+
+def get_contract_or_404(contract_id: int, actor: Actor) -> Contract:
+    contract = db.session.scalar(contracts_visible(actor).where(Contract.id == contract_id))
+    if contract is None:
+        abort(404)
+    return contract
+
+
+def get_contract_for_staff_or_404(contract_id: int, actor: Actor) -> Contract:
+    if not is_staff(actor):
+        abort(404)
+    contract = db.session.get(Contract, contract_id)
+    if contract is None:
+        abort(404)
+    return contract
+
+
+def get_organisation_for_staff_or_404(organisation_id: int, actor: Actor) -> Organisation:
+    if not is_staff(actor):
+        abort(404)
+    organisation = db.session.get(Organisation, organisation_id)
+    if organisation is None:
+        abort(404)
+    return organisation
+
+
+def clients_of(actor: Actor) -> sa.Select[tuple[Organisation]]:
+    """R-71: an agent sees only the clients assigned to its partner company."""
+    if not is_agent(actor):
+        return sa.select(Organisation).where(sa.false())
+    return (
+        sa.select(Organisation)
+        .join(PartnerAssignment, PartnerAssignment.organisation_id == Organisation.id)
+        .where(PartnerAssignment.partner_id == actor.user.partner_id)
+        .order_by(Organisation.legal_name)
+    )
+
+
+def get_client_or_404(organisation_id: int, actor: Actor) -> Organisation:
+    client = db.session.scalar(clients_of(actor).where(Organisation.id == organisation_id))
+    if client is None:
+        abort(404)
+    return client

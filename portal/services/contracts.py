@@ -1,0 +1,61 @@
+"""Reading contracts: their history, including the renewals the calendar implies."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import date
+from typing import Any
+
+import sqlalchemy as sa
+
+from portal.domain import calendar
+from portal.extensions import db
+from portal.models import AccountEntry, Contract, Organisation, SalesChannel
+from portal.permissions import Actor, contracts_visible
+
+
+@dataclass(frozen=True)
+class HistoryItem:
+    on: date
+    kind: str
+    details: dict[str, Any] = field(default_factory=dict)
+
+
+def contracts_of(actor: Actor) -> list[Contract]:
+    query = contracts_visible(actor).order_by(Contract.status, Contract.service_start)
+    return list(db.session.scalars(query))
+
+
+def history(contract: Contract, today: date) -> list[HistoryItem]:
+    """Recorded events, plus each renewal (R-05) or agency period (R-06) that has begun."""
+    items = [HistoryItem(e.effective_on, e.kind, dict(e.details)) for e in contract.events]
+    cal = contract.calendar(today)
+    anchor = cal.term_anchor
+    items.append(HistoryItem(anchor, "term_anchor"))
+    if contract.sales_channel == SalesChannel.AGENCY:
+        for index in range(1, cal.current_term.number + 1):
+            period = calendar.agency_period(anchor, index)
+            items.append(
+                HistoryItem(
+                    period.start, "agency_period", {"start": period.start, "end": period.end}
+                )
+            )
+    else:
+        for number in range(1, cal.current_term.number + 1):
+            term = calendar.renewal_term(cal.minimum_term_end, number)
+            items.append(HistoryItem(term.start, "renewed", {"start": term.start, "end": term.end}))
+    if contract.ended_on is not None and not any(i.kind == "ended" for i in items):
+        items.append(HistoryItem(contract.ended_on, "ended"))
+    return sorted(items, key=lambda i: (i.on, i.kind))
+
+
+def access_records(organisation: Organisation, *, limit: int = 200) -> list[AccountEntry]:
+    """R-72/R-73: who entered this organisation's portal, when and why."""
+    return list(
+        db.session.scalars(
+            sa.select(AccountEntry)
+            .where(AccountEntry.organisation_id == organisation.id)
+            .order_by(AccountEntry.started_at.desc())
+            .limit(limit)
+        )
+    )

@@ -1,0 +1,157 @@
+"""Request plumbing: who is acting, locale, security headers, the record of entries."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from urllib.parse import urlsplit
+
+from flask import Flask, Response, current_app, flash, g, redirect, request, session, url_for
+from flask_babel import gettext as _
+from flask_login import current_user, logout_user
+
+from portal.extensions import db, login_manager
+from portal.models import AccountEntry, User, UserSession
+from portal.permissions import Actor
+from portal.services import audit, auth, entries
+
+# R-72 banner and htmx need our own script only; nothing from another origin.
+CONTENT_SECURITY_POLICY = (
+    "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
+    "font-src 'self'; connect-src 'self'; form-action 'self'; frame-ancestors 'none'; "
+    "base-uri 'none'; object-src 'none'"
+)
+
+
+def client_ip() -> str:
+    return request.remote_addr or ""
+
+
+def current_actor() -> Actor:
+    """The actor of this request; views behind login_required always have one."""
+    actor = g.get("actor")
+    if actor is None:
+        raise RuntimeError("current_actor() outside an authenticated request")
+    return actor
+
+
+def current_session() -> UserSession | None:
+    return g.get("user_session")
+
+
+def safe_next(target: str | None, fallback: str) -> str:
+    """No open redirect after login: only a path on this site."""
+    if not target:
+        return fallback
+    parts = urlsplit(target)
+    if parts.scheme or parts.netloc or not target.startswith("/") or target.startswith("//"):
+        return fallback
+    if "\\" in target or any(ord(c) < 32 for c in target):
+        return fallback
+    return target
+
+
+def select_locale() -> str:
+    """The language switch wins, then the user's setting, then the browser; Japanese default."""
+    languages = current_app.config["LANGUAGES"]
+    chosen = session.get("locale")
+    if chosen in languages:
+        return chosen
+    user = g.get("actor").user if g.get("actor") else None
+    if user is not None and user.locale in languages:
+        return user.locale
+    return (
+        request.accept_languages.best_match(languages) or current_app.config["BABEL_DEFAULT_LOCALE"]
+    )
+
+
+@login_manager.user_loader
+def _load_user(token: str) -> User | None:
+    idle = timedelta(minutes=current_app.config["SESSION_IDLE_MINUTES"])
+    user_session = auth.load_session(token, idle)
+    if user_session is None:
+        db.session.commit()  # an idle session ended on the way stays ended
+        return None
+    db.session.commit()
+    g.user_session = user_session
+    user = user_session.user
+    user.session_token = user_session.token
+    return user
+
+
+def _load_actor() -> Response | None:
+    g.actor = None
+    if request.endpoint == "static" or not current_user.is_authenticated:
+        return None
+    user_session: UserSession = g.user_session
+    entry = db.session.scalar(
+        db.select(AccountEntry).where(
+            AccountEntry.user_session_id == user_session.id, AccountEntry.ended_at.is_(None)
+        )
+    )
+    actor = Actor(current_user._get_current_object(), entry)  # type: ignore[attr-defined]
+    if entry is not None and entries.is_expired(entry):
+        # R-72: a view as customer lasts at most the configured time, then ends by itself.
+        entries.stop(actor, reason="expired", ip=client_ip())
+        db.session.commit()
+        actor = Actor(actor.user)
+        flash(_("Your time viewing as the customer ended."), "info")
+        g.actor = actor
+        if request.method == "GET" and request.endpoint != "staff.organisation":
+            return redirect(url_for("staff.organisation", organisation_id=entry.organisation_id))
+    g.actor = actor
+    if (
+        actor.user.must_change_password
+        and not actor.is_staff_view
+        and request.endpoint not in {"account.password", "auth.logout", "main.language"}
+    ):
+        return redirect(url_for("account.password"))
+    return None
+
+
+def _record_entry_request(response: Response) -> Response:
+    """R-72: while someone is inside a customer's portal, every request is on the record."""
+    actor = g.get("actor")
+    if actor is None or actor.entry is None or request.endpoint in (None, "static"):
+        return response
+    if actor.entry.ended_at is not None:
+        return response
+    audit.record(
+        "request",
+        actor=actor,
+        ip=client_ip(),
+        method=request.method,
+        path=request.path,
+        endpoint=request.endpoint,
+        status=response.status_code,
+    )
+    db.session.commit()
+    return response
+
+
+def _security_headers(response: Response) -> Response:
+    response.headers.setdefault("Content-Security-Policy", CONTENT_SECURITY_POLICY)
+    response.headers.setdefault("X-Content-Type-Options", "nosniff")
+    response.headers.setdefault("X-Frame-Options", "DENY")
+    response.headers.setdefault("Referrer-Policy", "same-origin")
+    response.headers.setdefault(
+        "Permissions-Policy", "camera=(), microphone=(), geolocation=(), payment=()"
+    )
+    response.headers.setdefault("Cross-Origin-Opener-Policy", "same-origin")
+    if current_app.config["SESSION_COOKIE_SECURE"]:
+        response.headers.setdefault(
+            "Strict-Transport-Security", "max-age=63072000; includeSubDomains"
+        )
+    if request.endpoint != "static":
+        response.headers.setdefault("Cache-Control", "no-store")
+    return response
+
+
+def end_browser_session() -> None:
+    logout_user()
+    session.clear()
+
+
+def register_request_hooks(app: Flask) -> None:
+    app.before_request(_load_actor)
+    app.after_request(_record_entry_request)
+    app.after_request(_security_headers)
