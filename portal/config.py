@@ -100,5 +100,8 @@ def check_production(config: Mapping[str, Any]) -> None:
         problems.append("PORTAL_RATELIMIT_STORAGE_URL must name a shared store (e.g. redis://...)")
     if config["SQLALCHEMY_DATABASE_URI"].startswith("sqlite"):
         problems.append("PORTAL_DATABASE_URL must point at PostgreSQL in production")
+    if not config["SESSION_COOKIE_SECURE"]:
+        # The session cookie names a signed-in session: never send it over plain HTTP.
+        problems.append("PORTAL_SECURE_COOKIES must not be turned off in production")
     if problems:
         raise RuntimeError("Refusing to start in production: " + "; ".join(problems))

@@ -195,17 +195,22 @@ def load(today: date) -> bool:
         return created
 
     # Inside the minimum term: started about four months ago (the W-1 shape: lead-in days).
-    contract(sakura, "iw-100", today - timedelta(days=125))
+    sakura_start = today - timedelta(days=125)
+    if calendar.is_anchor_day(sakura_start, ANCHOR):
+        sakura_start -= timedelta(days=1)  # a start on the anchor day has no lead-in
+    contract(sakura, "iw-100", sakura_start)
     # Renewed: the 12-month minimum term ended about four months ago.
     renewed_anchor = calendar.add_billing_months(
         calendar.billing_month_of(today, ANCHOR).start, -16
     )
     contract(aoba, "iw-300", renewed_anchor)
-    # Inside the notice window: the minimum term ends within about 45 days.
-    notice_anchor = _anchor_for_term_ending_near(today + timedelta(days=45), 12)
+    # Inside the notice window: the last day for notice against renewal (E - 30 days, R-05)
+    # is within the next 30 days, so E lies in the billing month that contains today + 30.
+    notice_anchor = _anchor_for_term_ending_near(today + timedelta(days=30), 12)
     contract(hokuto, "iw-50", notice_anchor - timedelta(days=7), partner=tokai)
-    # Agency contract near its renewal: its 6-month period ends within about 20 days.
-    agency_anchor = _anchor_for_term_ending_near(today + timedelta(days=20), 6)
+    # Agency contract near its renewal: its 6-month period ends with the current billing
+    # month, within the next 30 days, so the renewal application is due.
+    agency_anchor = _anchor_for_term_ending_near(today, 6)
     contract(minato, "iw-100", agency_anchor - timedelta(days=3), partner=ekimae)
     return True
 

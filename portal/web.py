@@ -147,8 +147,12 @@ def _security_headers(response: Response) -> Response:
 
 
 def end_browser_session() -> None:
+    """A fresh session (nothing of the old one survives, but the chosen language)."""
+    locale = session.get("locale")
     logout_user()
     session.clear()
+    if locale:
+        session["locale"] = locale
 
 
 def register_request_hooks(app: Flask) -> None:

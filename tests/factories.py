@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from datetime import date
 
+import sqlalchemy as sa
 from flask import Flask
 from flask.testing import FlaskClient
 
@@ -24,7 +26,7 @@ from portal.models import (
     User,
     UserKind,
 )
-from portal.services.auth import hash_password
+from portal.services.auth import hash_password, start_session
 from portal.services.organisations import open_contract
 
 PASSWORD = "correct horse battery staple"
@@ -173,6 +175,10 @@ def build_world(app: Flask, *, service_start: date = date(2026, 11, 5)) -> World
         world.ids = {k: u.id for k, u in users.items()}
         world.ids["sales_partner"] = sales.id
         world.ids["agency_partner"] = agency.id
+        world.ids["other_sales_partner"] = other_sales.id
+        world.ids["other_agency_partner"] = other_agency.id
+        world.ids["plan_small"] = plans["small"].id
+        world.ids["plan_large"] = plans["large"].id
     return world
 
 
@@ -184,3 +190,161 @@ def login(client: FlaskClient, email: str, password: str = PASSWORD) -> None:
 def contract_count(app: Flask) -> int:
     with app.app_context():
         return db.session.scalar(db.select(db.func.count()).select_from(Contract))
+
+
+# --- signing in and acting as every kind of actor ----------------------------------------
+
+# Every kind of actor the permission rules know (R-70..R-72), as the web tests name them.
+ACTOR_KINDS = (
+    "anonymous",
+    "member",  # member of org A
+    "admin",  # administrator of org A
+    "other_admin",  # administrator of org B
+    "sales_agent",  # sales agent assigned to A, inside A's portal
+    "other_sales_agent",  # sales agent not assigned to A, inside its own client B
+    "agency_agent",  # agency agent assigned to A, inside A's portal
+    "other_agency_agent",  # agency agent not assigned to A, inside its own client B
+    "support",  # support staff in the back office
+    "support_viewing",  # support staff viewing A's portal as A's administrator (R-72)
+    "billing",  # billing staff
+)
+VIEW_AS_REASON = "The customer asked us to check the renewal date on the phone."
+_CSRF_INPUT = re.compile(r'name="csrf_token" type="hidden" value="([^"]+)"')
+
+
+def sign_in(app: Flask, client: FlaskClient, email: str) -> str:
+    """Sign a test client in without paying for an argon2 verify.
+
+    Opens the server-side session exactly as POST /login does after the password check
+    (auth.start_session) and puts its token in the client's session cookie, where
+    Flask-Login keeps it. The sign-in itself is tested through POST /login in test_auth.
+    """
+    with app.app_context():
+        user = db.session.scalar(sa.select(User).where(User.email == email))
+        assert user is not None, email
+        token = start_session(user, ip="127.0.0.1", user_agent="tests").token
+        db.session.commit()
+    with client.session_transaction() as session:
+        session["_user_id"] = token
+        session["_fresh"] = True
+    return token
+
+
+def csrf_token(client: FlaskClient, path: str = "/account/password") -> str:
+    """The CSRF token of the client's session, read from a page's form as a browser would."""
+    page = client.get(path, follow_redirects=True).get_data(as_text=True)
+    match = _CSRF_INPUT.search(page)
+    assert match, f"no CSRF token on {path}"
+    return match.group(1)
+
+
+def _with_token(client: FlaskClient, data: dict[str, object]) -> dict[str, object]:
+    if client.application.config.get("WTF_CSRF_ENABLED"):
+        return {**data, "csrf_token": csrf_token(client)}
+    return data
+
+
+def enter_client(client: FlaskClient, organisation_id: int, purpose: str = "") -> None:
+    """R-71: an agent enters an assigned client's portal."""
+    response = client.post(
+        f"/partner/clients/{organisation_id}/enter", data=_with_token(client, {"purpose": purpose})
+    )
+    assert response.status_code == 302, response.status_code
+    assert response.headers["Location"] == "/contracts", response.headers["Location"]
+
+
+def view_as(
+    client: FlaskClient, organisation_id: int, as_user_id: int, reason: str = VIEW_AS_REASON
+) -> None:
+    """R-72: support staff start viewing a customer's portal as one of its users."""
+    response = client.post(
+        f"/staff/organisations/{organisation_id}/view-as",
+        data=_with_token(client, {"as_user_id": as_user_id, "reason": reason}),
+    )
+    assert response.status_code == 302, response.get_data(as_text=True)[:500]
+    assert response.headers["Location"] == "/contracts", response.headers["Location"]
+
+
+def become(app: Flask, client: FlaskClient, world: World, kind: str) -> None:
+    """Make a fresh test client into one actor of ACTOR_KINDS (see World for who is who)."""
+    if kind == "anonymous":
+        return
+    if kind == "support_viewing":
+        sign_in(app, client, world.emails["support"])
+        view_as(client, world.org_a, world.ids["admin"])
+        return
+    sign_in(app, client, world.emails[kind])
+    if kind in ("sales_agent", "agency_agent"):
+        enter_client(client, world.org_a)
+    elif kind in ("other_sales_agent", "other_agency_agent"):
+        enter_client(client, world.org_b)
+
+
+# --- more data ----------------------------------------------------------------------------
+
+
+def add_contract(
+    app: Flask,
+    organisation_id: int,
+    *,
+    service_start: date,
+    anchor_day: int = 21,
+    plan: str = "iw-50",
+    partner_id: int | None = None,
+) -> int:
+    """One more contract, opened as onboarding opens them (price of the plan, R-06 periods)."""
+    with app.app_context():
+        organisation = db.session.get(Organisation, organisation_id)
+        found = db.session.scalar(sa.select(Plan).where(Plan.code == plan))
+        partner = db.session.get(PartnerCompany, partner_id) if partner_id else None
+        contract = open_contract(
+            organisation, found, service_start=service_start, anchor_day=anchor_day, partner=partner
+        )
+        db.session.commit()
+        return contract.id
+
+
+def application_form(plan_id: int, /, **overrides: object) -> dict[str, object]:
+    """The onboarding form (利用申込書) as a browser sends it: every field, empty ones too."""
+    form: dict[str, object] = {
+        "legal_name": "Gamma K.K.",
+        "legal_name_kana": "ガンマ",
+        "postal_code": "100-0001",
+        "address": "Chiyoda-ku, Tokyo",
+        "phone": "03-5555-6666",
+        "billing_email": "billing@gamma.example",
+        "contract_contact_name": "",
+        "contract_contact_email": "",
+        "operations_contact_name": "",
+        "operations_contact_email": "",
+        "locale": "en",
+        "admin_name": "Gamma Admin",
+        "admin_email": "admin@gamma.example",
+        "plan_id": plan_id,
+        "service_start": "2027-03-05",
+        "anchor_day": 21,
+        "partner_id": 0,
+    }
+    form.update(overrides)
+    return form
+
+
+def row_counts(app: Flask) -> dict[str, int]:
+    """Rows per table, to show that a refused request created nothing."""
+    with app.app_context():
+        return {
+            table.name: db.session.scalar(sa.select(sa.func.count()).select_from(table))
+            for table in db.metadata.sorted_tables
+        }
+
+
+def snapshot(app: Flask, *, skip: tuple[str, ...] = ()) -> dict[str, list[tuple]]:
+    """Every row of every table (but `skip`), to show that a request changed nothing."""
+    with app.app_context():
+        rows = {}
+        for table in db.metadata.sorted_tables:
+            if table.name in skip:
+                continue
+            query = sa.select(table).order_by(*table.primary_key.columns)
+            rows[table.name] = [tuple(row) for row in db.session.execute(query)]
+        return rows

@@ -13,6 +13,7 @@ from flask_babel import gettext as _
 from portal.clock import clock
 from portal.extensions import db
 from portal.models import AccountEntry, User, UserSession
+from portal.permissions import Actor
 from portal.services import audit
 from portal.services.errors import NotAllowed, PortalError
 
@@ -106,13 +107,8 @@ def end_sessions(
         ):
             entry.ended_at = now
             entry.ended_reason = reason
-            audit.record(
-                "entry_ended",
-                user=user,
-                organisation_id=entry.organisation_id,
-                subject=entry,
-                reason=reason,
-            )
+            # the end of a view as customer carries both identities, like its start.
+            audit.record("entry_ended", actor=Actor(user, entry), subject=entry, reason=reason)
         ended += 1
     return ended
 

@@ -73,7 +73,12 @@ def onboard():
         form.service_start.data = form.service_start.data or clock.today()
     if not form.validate_on_submit():
         return render_template("staff/onboard.html", form=form), 422 if form.is_submitted() else 200
-    data = {k: v for k, v in form.data.items() if k not in ("csrf_token", "partner_id")}
+    # Fields left out of the request are None: let the application's defaults apply.
+    data = {
+        k: v
+        for k, v in form.data.items()
+        if k not in ("csrf_token", "partner_id") and v is not None
+    }
     application = organisation_service.Application(**data, partner_id=form.partner_id.data or None)
     try:
         result = organisation_service.onboard(actor, application, ip=client_ip())
@@ -96,11 +101,15 @@ def _role_label(user) -> str:
     return _("administrator") if user.customer_role == "administrator" else _("member")
 
 
-def _organisation_page(org, form: ViewAsForm, status: int = 200):
-    users = organisation_service.users_of(org)
-    form.as_user_id.choices = [
+def _as_user_choices(users) -> list[SelectChoice]:
+    return [
         SelectChoice(u.id, f"{u.name} <{u.email}> ({_role_label(u)})") for u in users if u.active
     ]
+
+
+def _organisation_page(org, form: ViewAsForm, status: int = 200):
+    users = organisation_service.users_of(org)
+    form.as_user_id.choices = _as_user_choices(users)
     today = clock.today()
     contracts = db.session.scalars(
         sa.select(Contract).where(Contract.organisation_id == org.id).order_by(Contract.id)
@@ -125,6 +134,8 @@ def view_as(organisation_id: int):
         abort(403)
     form = ViewAsForm()
     users = {u.id: u for u in organisation_service.users_of(org)}
+    # The choices must be known before validation (a SelectField without them raises).
+    form.as_user_id.choices = _as_user_choices(users.values())
     if not form.validate_on_submit():
         return _organisation_page(org, form, 422)
     try:

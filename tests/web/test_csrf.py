@@ -1,0 +1,67 @@
+"""CSRF: every POST route refuses a form without the session's token (CSRF enabled here,
+unlike BASE_CONFIG), and a refused request changes nothing."""
+
+from __future__ import annotations
+
+from flask import Flask
+
+from portal.extensions import db
+from portal.models import AuditEvent
+from tests.factories import become, build_world, csrf_token, sign_in, snapshot
+from tests.web.routes import app_routes, post_data, url_of
+
+# Who sends the forged POST to each route: an actor for whom the route would do something.
+# Sign-in is forged for an anonymous visitor (login CSRF), with the right password; the
+# agent who enters A is signed in but not yet inside it.
+CSRF_ACTOR = {
+    "main.language": "admin",
+    "main.leave": "sales_agent",
+    "auth.login": "anonymous",
+    "auth.logout": "admin",
+    "account.password": "admin",
+    "partners.enter": "sales_agent",
+    "staff.onboard": "support",
+    "staff.view_as": "support",
+}
+
+
+def test_every_post_without_csrf_token_is_refused_and_changes_nothing(make_app):
+    """Every POST route answers 400 without a CSRF token and leaves the database as it was;
+    the same request with the token is not refused (so the 400 is the token's doing)."""
+    app = make_app(WTF_CSRF_ENABLED=True)
+    world = build_world(app)
+    post_routes = sorted(e for e, m in app_routes(app) if m == "POST")
+    assert set(post_routes) == CSRF_ACTOR.keys(), "name the CSRF test's actor of each POST"
+    for endpoint in post_routes:
+        actor = CSRF_ACTOR[endpoint]
+        client = app.test_client()
+        if endpoint == "partners.enter":
+            sign_in(app, client, world.emails[actor])
+        else:
+            become(app, client, world, actor)
+        url = url_of(app, endpoint, contract_id=world.contract_a, organisation_id=world.org_a)
+        data = post_data(endpoint, world, actor)
+        before = snapshot(app, skip=("audit_events",))
+        events_before = _audit_ids(app)
+
+        response = client.post(url, data=data)
+
+        assert response.status_code == 400, f"{endpoint}: {response.status_code}"
+        assert snapshot(app, skip=("audit_events",)) == before, f"{endpoint} changed data"
+        # R-72: a request inside a customer's portal is on the record even when refused;
+        # nothing else may have been written.
+        assert _audit_actions(app, after=events_before) <= {"request"}, endpoint
+
+        token = csrf_token(client, "/login" if actor == "anonymous" else "/account/password")
+        response = client.post(url, data={**data, "csrf_token": token})
+        assert response.status_code != 400, f"{endpoint} refused even with its token"
+
+
+def _audit_ids(app: Flask) -> int:
+    with app.app_context():
+        return db.session.scalar(db.select(db.func.coalesce(db.func.max(AuditEvent.id), 0)))
+
+
+def _audit_actions(app: Flask, *, after: int) -> set[str]:
+    with app.app_context():
+        return set(db.session.scalars(db.select(AuditEvent.action).where(AuditEvent.id > after)))

@@ -1,0 +1,161 @@
+"""The demo data keeps its promises on the day it is loaded; the migrations give the models."""
+
+from __future__ import annotations
+
+from datetime import date, timedelta
+
+import sqlalchemy as sa
+from alembic.autogenerate import compare_metadata
+from alembic.migration import MigrationContext
+from alembic.script import ScriptDirectory
+
+from portal import demo
+from portal.clock import clock
+from portal.domain import calendar
+from portal.extensions import db
+from portal.models import (
+    Contract,
+    CustomerRole,
+    Organisation,
+    PartnerKind,
+    PriceList,
+    SalesChannel,
+    StaffRole,
+    User,
+    UserKind,
+)
+from tests.factories import login, row_counts
+
+
+def _contract_of(email_domain: str) -> Contract:
+    """The one demo contract of the organisation whose billing address is at this domain."""
+    organisation = db.session.scalar(
+        sa.select(Organisation).where(Organisation.billing_email == f"billing@{email_domain}")
+    )
+    (contract,) = db.session.scalars(
+        sa.select(Contract).where(Contract.organisation_id == organisation.id)
+    )
+    return contract
+
+
+def _assert_stages(today: date) -> None:
+    """What portal/demo.py promises about its contracts on the day it is loaded."""
+    # Inside the minimum term, started about four months ago, with lead-in days (R-03).
+    sakura = _contract_of("sakura-photo.example")
+    cal = sakura.calendar(today)
+    assert cal.in_minimum_term and cal.current_term.number == 0, today
+    assert 110 <= (today - sakura.service_start).days <= 140, today
+    assert sakura.service_start < cal.term_anchor <= today, today
+
+    # Renewed: the minimum term ended about four months ago, the first renewal term runs.
+    aoba = _contract_of("aoba-design.example")
+    cal = aoba.calendar(today)
+    assert cal.current_term.number == 1, today
+    assert not cal.in_minimum_term
+    assert 90 <= (today - cal.minimum_term_end).days <= 160, today
+
+    # Inside the notice window: the last day for notice against renewal is within 30 days.
+    hokuto = _contract_of("hokuto-print.example")
+    cal = hokuto.calendar(today)
+    assert cal.in_minimum_term and cal.term_anchor <= today, today
+    assert 0 <= cal.days_to_notice_deadline <= 30, (today, cal.renewal_notice_deadline)
+    assert hokuto.sales_channel == SalesChannel.SALES_AGENT
+
+    # Agency contract near its renewal: the application is due within 30 days (R-06).
+    minato = _contract_of("minato-logi.example")
+    cal = minato.calendar(today)
+    assert minato.sales_channel == SalesChannel.AGENCY and minato.agency_periods_granted == 1
+    assert cal.term_anchor <= today, today
+    assert cal.renewal_notice_deadline is None
+    assert 0 <= cal.days_to_agency_renewal_due <= 30, (today, cal.agency_renewal_due)
+    assert cal.agency_renewal_due == calendar.agency_period(cal.term_anchor, 0).end
+
+
+def test_seed_demo_twice_changes_nothing_the_second_time(app):
+    runner = app.test_cli_runner()
+
+    first = runner.invoke(args=["portal", "seed-demo"])
+    assert first.exit_code == 0, first.output
+    assert "Demo data loaded." in first.output
+    counts = row_counts(app)
+    assert counts["organisations"] == 4 and counts["contracts"] == 4
+
+    second = runner.invoke(args=["portal", "seed-demo"])
+
+    assert second.exit_code == 0, second.output
+    assert "nothing changed" in second.output
+    assert row_counts(app) == counts
+
+
+def test_the_demo_has_every_promised_stage_on_the_load_day(app):
+    assert app.test_cli_runner().invoke(args=["portal", "seed-demo"]).exit_code == 0
+    with app.app_context():
+        _assert_stages(clock.today())
+        assert all(p.is_demo for p in db.session.scalars(sa.select(PriceList)))
+
+
+def test_the_demo_stages_hold_whatever_the_load_day(app, monkeypatch):
+    """Every day of three months (a February, 30- and 31-day months, every offset to the
+    anchor day): the stages are placed relative to the load day, so each must hold."""
+    monkeypatch.setattr(demo, "hash_password", lambda password: "$argon2id$not-used")
+    day, last = date(2027, 1, 1), date(2027, 3, 31)
+    with app.app_context():
+        while day <= last:
+            assert demo.load(day)
+            _assert_stages(day)
+            db.session.rollback()
+            day += timedelta(days=1)
+
+
+ROLE_OF = {
+    "customer administrator": {"kind": UserKind.CUSTOMER, "role": CustomerRole.ADMINISTRATOR},
+    "customer member": {"kind": UserKind.CUSTOMER, "role": CustomerRole.MEMBER},
+    "sales agent": {"kind": UserKind.AGENT, "role": PartnerKind.SALES_AGENT},
+    "agency agent": {"kind": UserKind.AGENT, "role": PartnerKind.AGENCY},
+    "provider support staff": {"kind": UserKind.STAFF, "role": StaffRole.SUPPORT},
+    "provider billing staff": {"kind": UserKind.STAFF, "role": StaffRole.BILLING},
+}
+
+
+def test_the_printed_demo_logins_are_who_they_say(app, client):
+    assert app.test_cli_runner().invoke(args=["portal", "seed-demo"]).exit_code == 0
+    with app.app_context():
+        for demo_login in demo.DEMO_LOGINS:
+            user = db.session.scalar(sa.select(User).where(User.email == demo_login.email))
+            assert user is not None, demo_login.email
+            described = next(r for r in ROLE_OF if demo_login.role.startswith(r))
+            role = {
+                UserKind.CUSTOMER: user.customer_role,
+                UserKind.AGENT: user.partner.kind if user.partner else None,
+                UserKind.STAFF: user.staff_role,
+            }[user.kind]
+            assert {"kind": user.kind, "role": role} == ROLE_OF[described], demo_login.email
+            if user.organisation is not None:
+                assert user.organisation.legal_name in demo_login.role
+    login(client, demo.DEMO_LOGINS[0].email, demo.DEMO_PASSWORD)
+    assert client.get("/contracts").status_code == 200
+
+
+# --- migrations -----------------------------------------------------------------------------
+
+
+def test_the_migrations_give_exactly_the_models_schema(app):
+    """The test database was built by `flask db upgrade`; autogenerate finds nothing to add."""
+    with app.app_context(), db.engine.connect() as connection:
+        context = MigrationContext.configure(
+            connection,
+            opts={"compare_type": True, "compare_server_default": True},
+        )
+        assert compare_metadata(context, db.metadata) == []
+        tables = set(sa.inspect(connection).get_table_names())
+    assert {t.name for t in db.metadata.sorted_tables} | {"alembic_version"} == tables
+
+
+def test_the_migrations_have_one_head_and_the_database_is_at_it(app):
+    with app.app_context():
+        config = app.extensions["migrate"].migrate.get_config()
+        heads = ScriptDirectory.from_config(config).get_heads()
+        with db.engine.connect() as connection:
+            current = MigrationContext.configure(connection).get_current_heads()
+    assert len(heads) == 1
+    assert tuple(current) == tuple(heads)
