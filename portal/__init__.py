@@ -35,15 +35,17 @@ def register_extensions(app: Flask) -> None:
 
     db.init_app(app)
     migrate.init_app(app, db, directory=str(Path(app.root_path).parent / "migrations"))
+    login_manager.init_app(app)
+    # The actor is known before the CSRF check, so a refused form still shows the banner and
+    # is on the record while someone is inside a customer's portal.
+    web.register_request_hooks(app)
     csrf.init_app(app)
     htmx.init_app(app)
     limiter.init_app(app)
     babel.init_app(app, locale_selector=web.select_locale, timezone_selector=lambda: "Asia/Tokyo")
-    login_manager.init_app(app)
     login_manager.login_view = "auth.login"
     login_manager.login_message = _l("Please sign in to continue.")
     login_manager.session_protection = None  # sessions are server-side (see web._load_user)
-    web.register_request_hooks(app)
 
 
 def register_clock(app: Flask) -> None:

@@ -96,8 +96,10 @@ def _load_actor() -> Response | None:
         actor = Actor(actor.user)
         flash(_("Your time viewing as the customer ended."), "info")
         g.actor = actor
-        if request.method == "GET" and request.endpoint != "staff.organisation":
-            return redirect(url_for("staff.organisation", organisation_id=entry.organisation_id))
+        # Nothing meant for the customer's portal runs under the staff member's own account.
+        if request.endpoint not in {"staff.organisation", "auth.logout", "main.language"}:
+            target = url_for("staff.organisation", organisation_id=entry.organisation_id)
+            return redirect(target, 302 if request.method == "GET" else 303)
     g.actor = actor
     if (
         actor.user.must_change_password

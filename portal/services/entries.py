@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-import sqlalchemy as sa
 from flask_babel import gettext as _
 
 from portal.clock import clock
@@ -13,8 +12,10 @@ from portal.models import AccountEntry, CustomerRole, EntryKind, Organisation, U
 from portal.permissions import Actor, can_view_as_customer, get_client_or_404, is_agent
 from portal.services import audit
 from portal.services.errors import Conflict, NotAllowed, PortalError
+from portal.services.organisations import users_of
 
 MIN_REASON_LENGTH = 10
+MAX_REASON_LENGTH = 1000
 
 
 def _refuse_if_inside(actor: Actor) -> None:
@@ -37,16 +38,20 @@ def start_staff_view(
         raise NotAllowed(_("Only support staff may view the portal as a customer."))
     _refuse_if_inside(actor)
     reason = reason.strip()
-    if len(reason) < MIN_REASON_LENGTH:
+    if not MIN_REASON_LENGTH <= len(reason) <= MAX_REASON_LENGTH:
         raise PortalError(
-            _("Give the reason in at least %(n)d characters.", n=MIN_REASON_LENGTH),
+            _(
+                "Give the reason in %(min)d to %(max)d characters.",
+                min=MIN_REASON_LENGTH,
+                max=MAX_REASON_LENGTH,
+            ),
             field="reason",
         )
     if as_user is None:
         as_user = next(
             (
                 u
-                for u in _users_of(organisation)
+                for u in users_of(organisation)
                 if u.active and u.customer_role == CustomerRole.ADMINISTRATOR
             ),
             None,
@@ -83,7 +88,7 @@ def start_agent_entry(
 ) -> AccountEntry:
     """R-71: an agent enters an assigned client's portal to act for it, on the record."""
     if not is_agent(actor):
-        raise NotAllowed(_("Only partner agents act for client organisations."))
+        raise NotAllowed(_("Only partner agents may act for client organisations."))
     client = get_client_or_404(organisation_id, actor)
     _refuse_if_inside(actor)
     entry = AccountEntry(
@@ -120,11 +125,3 @@ def stop(actor: Actor, *, reason: str, ip: str = "") -> AccountEntry | None:
 
 def is_expired(entry: AccountEntry) -> bool:
     return entry.expires_at is not None and entry.expires_at <= clock.now()
-
-
-def _users_of(organisation: Organisation) -> list[User]:
-    return list(
-        db.session.scalars(
-            sa.select(User).where(User.organisation_id == organisation.id).order_by(User.id)
-        )
-    )

@@ -50,9 +50,12 @@ def search(text: str, *, limit: int = 50) -> list[Organisation]:
 
 
 def users_of(organisation: Organisation) -> list[User]:
+    """The organisation's users, administrators first."""
     return list(
         db.session.scalars(
-            sa.select(User).where(User.organisation_id == organisation.id).order_by(User.id)
+            sa.select(User)
+            .where(User.organisation_id == organisation.id)
+            .order_by(User.customer_role, User.id)
         )
     )
 

@@ -360,3 +360,27 @@ def test_another_organisations_administrator_does_not_see_the_record(app, world,
     page = other.get("/access-records").get_data(as_text=True)
     assert "Sato Support" not in page
     assert VIEW_AS_REASON not in page
+
+
+def test_a_form_sent_after_the_time_limit_is_not_handled_under_the_staff_account(
+    make_app, fixed_clock
+):
+    """R-72: when the view has expired, a form meant for the customer's portal is not run as
+    the staff member's own request; the staff member lands on the organisation page."""
+    app = make_app(VIEW_AS_MAX_MINUTES=20)
+    world = build_world(app)
+    client = app.test_client()
+    sign_in(app, client, world.emails["support"])
+    view_as(client, world.org_a, world.ids["admin"])
+    clock.set(fixed_clock + timedelta(minutes=21))
+
+    response = client.post(
+        "/account/password",
+        data={"current_password": "x", "new_password": "y" * 20, "confirm": "y" * 20},
+    )
+
+    assert response.status_code == 303
+    assert response.headers["Location"] == f"/staff/organisations/{world.org_a}"
+    assert not _events(app, action="password_changed")
+    (entry,) = _entries(app)
+    assert entry.ended_reason == "expired"

@@ -1,7 +1,9 @@
 from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
 from wtforms import PasswordField
-from wtforms.validators import DataRequired, EqualTo, Length
+from wtforms.validators import DataRequired, EqualTo
+
+from portal.blueprints.validators import at_most
 
 
 class PasswordForm(FlaskForm):
@@ -10,7 +12,7 @@ class PasswordForm(FlaskForm):
     )
     new_password = PasswordField(
         _l("New password"),
-        validators=[DataRequired(_l("Enter a new password.")), Length(max=200)],
+        validators=[DataRequired(_l("Enter a new password.")), at_most(200)],
     )
     confirm = PasswordField(
         _l("New password again"),

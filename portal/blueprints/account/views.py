@@ -16,6 +16,12 @@ from portal.web import client_ip, current_actor, current_session
 bp = Blueprint("account", __name__, url_prefix="/account")
 
 
+def _page(form: PasswordForm) -> str:
+    return render_template(
+        "account/password.html", form=form, min_password_length=auth.MIN_PASSWORD_LENGTH
+    )
+
+
 @bp.route("/password", methods=["GET", "POST"])
 @login_required
 def password():
@@ -25,7 +31,7 @@ def password():
     form = PasswordForm()
     if not form.validate_on_submit():
         status = 422 if form.is_submitted() else 200
-        return render_template("account/password.html", form=form), status
+        return _page(form), status
     try:
         auth.change_password(
             actor.user,
@@ -39,7 +45,7 @@ def password():
         abort(403, str(exc))
     except PortalError as exc:
         getattr(form, exc.field or "new_password").errors.append(str(exc))
-        return render_template("account/password.html", form=form), 422
+        return _page(form), 422
     db.session.commit()
     flash(_("Your password was changed. Your other sessions were ended."), "success")
     return redirect(url_for("main.index"))

@@ -1,7 +1,9 @@
 from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
 from wtforms import EmailField, HiddenField, PasswordField
-from wtforms.validators import DataRequired, Email, Length
+from wtforms.validators import DataRequired
+
+from portal.blueprints.validators import at_most, email
 
 
 class LoginForm(FlaskForm):
@@ -9,12 +11,12 @@ class LoginForm(FlaskForm):
         _l("E-mail address"),
         validators=[
             DataRequired(_l("Enter your e-mail address.")),
-            Email(_l("Enter a valid e-mail address.")),
-            Length(max=254),
+            email(),
+            at_most(254),
         ],
     )
     password = PasswordField(
-        _l("Password"), validators=[DataRequired(_l("Enter your password.")), Length(max=200)]
+        _l("Password"), validators=[DataRequired(_l("Enter your password.")), at_most(200)]
     )
     next = HiddenField()
 

@@ -1,9 +1,8 @@
 from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
 from wtforms import HiddenField, SelectField
-from wtforms.fields.choices import SelectChoice
 
-LANGUAGE_CHOICES = [SelectChoice("ja", "日本語"), SelectChoice("en", "English")]
+from portal.blueprints.validators import LANGUAGE_CHOICES
 
 
 class LanguageForm(FlaskForm):

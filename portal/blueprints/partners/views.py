@@ -7,7 +7,7 @@ from flask import Blueprint, abort, flash, redirect, render_template, url_for
 from flask_babel import gettext as _
 from flask_login import login_required
 
-from portal.blueprints.partners.forms import EnterClientForm
+from portal.blueprints.partners.forms import MAX_PURPOSE_LENGTH, EnterClientForm
 from portal.clock import clock
 from portal.extensions import db
 from portal.models import Contract
@@ -57,7 +57,7 @@ def enter(organisation_id: int):
     get_client_or_404(organisation_id, actor)
     form = EnterClientForm()
     if not form.validate_on_submit():
-        flash(_("The purpose is too long."), "error")
+        flash(_("Write the purpose in at most %(n)d characters.", n=MAX_PURPOSE_LENGTH), "error")
         return redirect(url_for("partners.clients"))
     try:
         entries.start_agent_entry(

@@ -1,38 +1,36 @@
 from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
 from wtforms import DateField, EmailField, IntegerField, SelectField, StringField, TextAreaField
-from wtforms.fields.choices import SelectChoice
-from wtforms.validators import DataRequired, Email, Length, NumberRange, Optional
+from wtforms.validators import DataRequired, Length, NumberRange, Optional
 
-LANGUAGE_CHOICES = [SelectChoice("ja", "日本語"), SelectChoice("en", "English")]
+from portal.blueprints.validators import LANGUAGE_CHOICES, at_most, email, required
+from portal.services.entries import MAX_REASON_LENGTH, MIN_REASON_LENGTH
 
-_required = DataRequired(_l("This field is required."))
-_email = Email(_l("Enter a valid e-mail address."))
+_required = required()
+_email = email()
 
 
 class OnboardForm(FlaskForm):
     """The customer's application (利用申込書), entered by staff."""
 
-    legal_name = StringField(_l("Legal name"), validators=[_required, Length(max=200)])
-    legal_name_kana = StringField(_l("Legal name (kana)"), validators=[Length(max=200)])
-    postal_code = StringField(_l("Postal code"), validators=[Length(max=10)])
-    address = StringField(_l("Address"), validators=[Length(max=300)])
-    phone = StringField(_l("Phone"), validators=[Length(max=40)])
-    billing_email = EmailField(
-        _l("Billing e-mail"), validators=[_required, _email, Length(max=254)]
-    )
-    contract_contact_name = StringField(_l("Contract contact"), validators=[Length(max=100)])
+    legal_name = StringField(_l("Legal name"), validators=[_required, at_most(200)])
+    legal_name_kana = StringField(_l("Legal name (kana)"), validators=[at_most(200)])
+    postal_code = StringField(_l("Postal code"), validators=[at_most(10)])
+    address = StringField(_l("Address"), validators=[at_most(300)])
+    phone = StringField(_l("Phone"), validators=[at_most(40)])
+    billing_email = EmailField(_l("Billing e-mail"), validators=[_required, _email, at_most(254)])
+    contract_contact_name = StringField(_l("Contract contact"), validators=[at_most(100)])
     contract_contact_email = EmailField(
-        _l("Contract contact e-mail"), validators=[Optional(), _email, Length(max=254)]
+        _l("Contract contact e-mail"), validators=[Optional(), _email, at_most(254)]
     )
-    operations_contact_name = StringField(_l("Operations contact"), validators=[Length(max=100)])
+    operations_contact_name = StringField(_l("Operations contact"), validators=[at_most(100)])
     operations_contact_email = EmailField(
-        _l("Operations contact e-mail"), validators=[Optional(), _email, Length(max=254)]
+        _l("Operations contact e-mail"), validators=[Optional(), _email, at_most(254)]
     )
     locale = SelectField(_l("Language"), choices=LANGUAGE_CHOICES)
-    admin_name = StringField(_l("First administrator"), validators=[_required, Length(max=100)])
+    admin_name = StringField(_l("Administrator name"), validators=[_required, at_most(100)])
     admin_email = EmailField(
-        _l("Administrator e-mail"), validators=[_required, _email, Length(max=254)]
+        _l("Administrator e-mail"), validators=[_required, _email, at_most(254)]
     )
     plan_id = SelectField(_l("Plan"), coerce=int, validators=[_required])
     service_start = DateField(
@@ -56,6 +54,14 @@ class ViewAsForm(FlaskForm):
         _l("Reason (recorded and shown to the customer)"),
         validators=[
             DataRequired(_l("Give the reason.")),
-            Length(min=10, max=1000, message=_l("Give the reason in 10 to 1,000 characters.")),
+            Length(
+                min=MIN_REASON_LENGTH,
+                max=MAX_REASON_LENGTH,
+                message=_l(
+                    "Give the reason in %(min)d to %(max)d characters.",
+                    min=MIN_REASON_LENGTH,
+                    max=MAX_REASON_LENGTH,
+                ),
+            ),
         ],
     )

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import sqlalchemy as sa
 from flask import Blueprint, abort, current_app, flash, redirect, render_template, request, url_for
+from flask_babel import get_locale
 from flask_babel import gettext as _
 from flask_login import login_required
 from wtforms.fields.choices import SelectChoice
@@ -11,7 +12,7 @@ from wtforms.fields.choices import SelectChoice
 from portal.blueprints.staff.forms import OnboardForm, ViewAsForm
 from portal.clock import clock
 from portal.extensions import db, htmx
-from portal.models import Contract, PartnerCompany
+from portal.models import Contract, CustomerRole, PartnerCompany, PartnerKind
 from portal.permissions import (
     can_onboard,
     can_view_as_customer,
@@ -50,14 +51,18 @@ def organisations():
 
 def _onboard_form() -> OnboardForm:
     form = OnboardForm()
+    locale = str(get_locale())
     form.plan_id.choices = [
-        SelectChoice(p.id, f"{p.price_list.service.name_en} / {p.name_en} · {yen(p.monthly_fee)}")
+        SelectChoice(
+            p.id,
+            f"{p.price_list.service.name(locale)} / {p.name(locale)} · {yen(p.monthly_fee)}",
+        )
         for p in organisation_service.sellable_plans()
     ]
     partners = db.session.scalars(sa.select(PartnerCompany).order_by(PartnerCompany.name))
+    kinds = {PartnerKind.AGENCY: _("agency"), PartnerKind.SALES_AGENT: _("sales agent")}
     form.partner_id.choices = [SelectChoice(0, _("Direct"))] + [
-        SelectChoice(p.id, f"{p.name} ({_('agency') if p.kind == 'agency' else _('sales agent')})")
-        for p in partners
+        SelectChoice(p.id, f"{p.name} ({kinds[p.kind]})") for p in partners
     ]
     return form
 
@@ -98,7 +103,7 @@ def organisation(organisation_id: int):
 
 
 def _role_label(user) -> str:
-    return _("administrator") if user.customer_role == "administrator" else _("member")
+    return _("administrator") if user.customer_role == CustomerRole.ADMINISTRATOR else _("member")
 
 
 def _as_user_choices(users) -> list[SelectChoice]:
