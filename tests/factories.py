@@ -348,3 +348,18 @@ def snapshot(app: Flask, *, skip: tuple[str, ...] = ()) -> dict[str, list[tuple]
             query = sa.select(table).order_by(*table.primary_key.columns)
             rows[table.name] = [tuple(row) for row in db.session.execute(query)]
         return rows
+
+
+def signed_in_client(app: Flask, email: str) -> FlaskClient:
+    """A fresh browser with `email` signed in."""
+    client = app.test_client()
+    sign_in(app, client, email)
+    return client
+
+
+def rows(app: Flask, model: type, **where: object) -> list:
+    """All rows of a model (optionally filtered), detached for reading after the context."""
+    with app.app_context():
+        found = list(db.session.scalars(db.select(model).filter_by(**where).order_by(model.id)))
+        db.session.expunge_all()
+        return found

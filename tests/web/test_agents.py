@@ -10,7 +10,7 @@ import sqlalchemy as sa
 
 from portal.extensions import db
 from portal.models import AccountEntry, AuditEvent, EntryKind
-from tests.factories import build_world, enter_client, row_counts, sign_in
+from tests.factories import build_world, enter_client, row_counts, rows, signed_in_client
 
 
 @pytest.fixture
@@ -19,16 +19,11 @@ def world(app):
 
 
 def _agent(app, world, kind: str):
-    client = app.test_client()
-    sign_in(app, client, world.emails[kind])
-    return client
+    return signed_in_client(app, world.emails[kind])
 
 
 def _entries(app) -> list[AccountEntry]:
-    with app.app_context():
-        rows = list(db.session.scalars(sa.select(AccountEntry).order_by(AccountEntry.id)))
-        db.session.expunge_all()
-        return rows
+    return rows(app, AccountEntry)
 
 
 def test_an_agent_lists_only_its_partners_clients(app, world):

@@ -17,7 +17,14 @@ from portal.models import (
     SalesChannel,
     User,
 )
-from tests.factories import application_form, build_world, login, row_counts, sign_in
+from tests.factories import (
+    application_form,
+    build_world,
+    login,
+    row_counts,
+    sign_in,
+    signed_in_client,
+)
 
 
 @pytest.fixture
@@ -36,9 +43,7 @@ def world(app):
 
 @pytest.fixture
 def staff(app, world):
-    client = app.test_client()
-    sign_in(app, client, world.emails["support"])
-    return client
+    return signed_in_client(app, world.emails["support"])
 
 
 def _found(page: str) -> set[str]:

@@ -17,7 +17,9 @@ from tests.factories import (
     VIEW_AS_REASON,
     build_world,
     row_counts,
+    rows,
     sign_in,
+    signed_in_client,
     view_as,
 )
 
@@ -35,9 +37,7 @@ def world(app):
 
 @pytest.fixture
 def staff(app, world):
-    client = app.test_client()
-    sign_in(app, client, world.emails["support"])
-    return client
+    return signed_in_client(app, world.emails["support"])
 
 
 @pytest.fixture
@@ -48,18 +48,11 @@ def viewing(app, world, staff):
 
 
 def _entries(app) -> list[AccountEntry]:
-    with app.app_context():
-        rows = list(db.session.scalars(sa.select(AccountEntry).order_by(AccountEntry.id)))
-        db.session.expunge_all()
-        return rows
+    return rows(app, AccountEntry)
 
 
 def _events(app, **where) -> list[AuditEvent]:
-    with app.app_context():
-        query = sa.select(AuditEvent).filter_by(**where).order_by(AuditEvent.id)
-        rows = list(db.session.scalars(query))
-        db.session.expunge_all()
-        return rows
+    return rows(app, AuditEvent, **where)
 
 
 def _error(page: str, field: str) -> str | None:
