@@ -174,6 +174,7 @@ def upgrade():
     with op.batch_alter_table('account_entries', schema=None) as batch_op:
         batch_op.create_index(batch_op.f('ix_account_entries_organisation_id'), ['organisation_id'], unique=False)
         batch_op.create_index(batch_op.f('ix_account_entries_user_id'), ['user_id'], unique=False)
+        batch_op.create_index('uq_account_entries_open_per_session', ['user_session_id'], unique=True, sqlite_where=sa.text('ended_at IS NULL'), postgresql_where=sa.text('ended_at IS NULL'))
 
     op.create_table('contracts',
     sa.Column('id', sa.Integer(), nullable=False),
@@ -269,6 +270,7 @@ def downgrade():
 
     op.drop_table('contracts')
     with op.batch_alter_table('account_entries', schema=None) as batch_op:
+        batch_op.drop_index('uq_account_entries_open_per_session')
         batch_op.drop_index(batch_op.f('ix_account_entries_user_id'))
         batch_op.drop_index(batch_op.f('ix_account_entries_organisation_id'))
 

@@ -26,6 +26,14 @@ class AccountEntry(Base):
     __table_args__ = (
         # staff state a reason; an agent's purpose is optional.
         sa.CheckConstraint("kind = 'agent' OR length(trim(reason)) > 0", name="reason_given"),
+        # One open entry per signed-in session, even when two "enter" requests race.
+        sa.Index(
+            "uq_account_entries_open_per_session",
+            "user_session_id",
+            unique=True,
+            sqlite_where=sa.text("ended_at IS NULL"),
+            postgresql_where=sa.text("ended_at IS NULL"),
+        ),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)

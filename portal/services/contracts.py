@@ -7,6 +7,7 @@ from datetime import date
 from typing import Any
 
 import sqlalchemy as sa
+from sqlalchemy.orm import selectinload
 
 from portal.domain import calendar
 from portal.extensions import db
@@ -21,9 +22,25 @@ class HistoryItem:
     details: dict[str, Any] = field(default_factory=dict)
 
 
+def with_plan_and_service(query: sa.Select[tuple[Contract]]) -> sa.Select[tuple[Contract]]:
+    """Load what every contract listing shows in one query each, not one per row."""
+    return query.options(
+        selectinload(Contract.plan), selectinload(Contract.service), selectinload(Contract.partner)
+    )
+
+
 def contracts_of(actor: Actor) -> list[Contract]:
     query = contracts_visible(actor).order_by(Contract.status, Contract.service_start)
-    return list(db.session.scalars(query))
+    return list(db.session.scalars(with_plan_and_service(query)))
+
+
+def contracts_of_organisations(organisation_ids: list[int]) -> list[Contract]:
+    query = (
+        sa.select(Contract)
+        .where(Contract.organisation_id.in_(organisation_ids))
+        .order_by(Contract.organisation_id, Contract.service_start)
+    )
+    return list(db.session.scalars(with_plan_and_service(query)))
 
 
 def history(contract: Contract, today: date) -> list[HistoryItem]:

@@ -14,7 +14,6 @@ import threading
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
-from urllib.parse import urlsplit
 
 import pytest
 from flask import Flask
@@ -102,9 +101,9 @@ class BrowserErrors:
     checked: bool = False
 
     def on_console(self, message: ConsoleMessage) -> None:
-        url = message.location.get("url", "")
-        # The browser asks for /favicon.ico on its own; the portal has none to give.
-        if message.type == "error" and urlsplit(url).path != "/favicon.ico":
+        # Every error counts, a failed load (the favicon included) as much as a CSP violation.
+        if message.type == "error":
+            url = message.location.get("url", "")
             self.messages.append(f"console: {message.text} ({url})")
 
     def on_page_error(self, error: Exception) -> None:

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import re
+import threading
+from concurrent.futures import ThreadPoolExecutor
 from datetime import date
 
 import pytest
@@ -236,6 +238,27 @@ def test_onboarding_duplicate_admin_email_creates_nothing_twice(app, world, staf
     again = staff.post("/staff/organisations/new", data=form)  # e.g. the page reloaded
     assert again.status_code == 422
     assert row_counts(app) == before
+
+
+def test_the_same_application_sent_at_once_is_onboarded_once(app, world):
+    """Six identical submissions in parallel: the database lets exactly one through, the
+    others answer 422 with the message next to the e-mail field, never a server error."""
+    form = application_form(world.ids["plan_small"])
+    clients = [signed_in_client(app, world.emails["support"]) for _ in range(6)]
+    before = row_counts(app)
+    start = threading.Barrier(len(clients))
+
+    def submit(client):
+        start.wait()
+        return client.post("/staff/organisations/new", data=form)
+
+    with ThreadPoolExecutor(len(clients)) as pool:
+        statuses = sorted(r.status_code for r in pool.map(submit, clients))
+
+    assert statuses == [201] + [422] * (len(clients) - 1)
+    after = row_counts(app)
+    assert after["organisations"] == before["organisations"] + 1
+    assert after["contracts"] == before["contracts"] + 1
 
 
 # --- any contract ---------------------------------------------------------------------------

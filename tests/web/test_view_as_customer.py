@@ -4,6 +4,8 @@ under a visible banner, with both identities on every record; R-73: the customer
 from __future__ import annotations
 
 import re
+import threading
+from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
 
 import pytest
@@ -377,3 +379,30 @@ def test_a_form_sent_after_the_time_limit_is_not_handled_under_the_staff_account
     assert not _events(app, action="password_changed")
     (entry,) = _entries(app)
     assert entry.ended_reason == "expired"
+
+
+def test_starting_twice_at_once_opens_one_view(app, world, staff):
+    """The same start sent six times at once from one signed-in browser: one open view
+    (the database's unique index on open entries per session decides), no server error."""
+    cookie = staff.get_cookie("portal_session")
+    browsers = []
+    for _ in range(6):
+        browser = app.test_client()
+        browser.set_cookie("portal_session", cookie.value, domain=cookie.domain)
+        browsers.append(browser)
+    start = threading.Barrier(len(browsers))
+
+    def submit(browser):
+        start.wait()
+        return browser.post(
+            f"/staff/organisations/{world.org_a}/view-as",
+            data={"as_user_id": world.ids["admin"], "reason": VIEW_AS_REASON},
+        )
+
+    with ThreadPoolExecutor(len(browsers)) as pool:
+        responses = list(pool.map(submit, browsers))
+
+    # Those that arrive after the first committed are already "viewing" and get 403.
+    assert {r.status_code for r in responses} <= {302, 403}, [r.status_code for r in responses]
+    assert len([e for e in _entries(app) if e.ended_at is None]) == 1
+    assert len(_events(app, action="staff_view_started")) == 1

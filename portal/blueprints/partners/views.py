@@ -2,16 +2,16 @@
 
 from __future__ import annotations
 
-import sqlalchemy as sa
 from flask import Blueprint, abort, flash, redirect, render_template, url_for
 from flask_babel import gettext as _
 from flask_login import login_required
+from sqlalchemy.exc import IntegrityError
 
 from portal.blueprints.partners.forms import MAX_PURPOSE_LENGTH, EnterClientForm
 from portal.clock import clock
 from portal.extensions import db
-from portal.models import Contract
 from portal.permissions import clients_of, get_client_or_404, is_agent
+from portal.services import contracts as contract_service
 from portal.services import entries
 from portal.services.errors import PortalError
 from portal.web import client_ip, current_actor, current_session
@@ -31,13 +31,7 @@ def _agent():
 def clients():
     actor = _agent()
     organisations = list(db.session.scalars(clients_of(actor)))
-    contracts = list(
-        db.session.scalars(
-            sa.select(Contract)
-            .where(Contract.organisation_id.in_([o.id for o in organisations]))
-            .order_by(Contract.service_start)
-        )
-    )
+    contracts = contract_service.contracts_of_organisations([o.id for o in organisations])
     today = clock.today()
     by_org: dict[int, list] = {o.id: [] for o in organisations}
     for contract in contracts:
@@ -67,8 +61,11 @@ def enter(organisation_id: int):
             user_session=current_session(),
             ip=client_ip(),
         )
+        db.session.commit()
     except PortalError as exc:
         flash(str(exc), "error")
         return redirect(url_for("main.index"))
-    db.session.commit()
+    except IntegrityError:
+        # The same "enter" sent twice at once: one open entry per session (a unique index).
+        db.session.rollback()
     return redirect(url_for("contracts.home"))

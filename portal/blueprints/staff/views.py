@@ -7,12 +7,13 @@ from flask import Blueprint, abort, current_app, flash, redirect, render_templat
 from flask_babel import get_locale
 from flask_babel import gettext as _
 from flask_login import login_required
+from sqlalchemy.exc import IntegrityError
 from wtforms.fields.choices import SelectChoice
 
 from portal.blueprints.staff.forms import OnboardForm, ViewAsForm
 from portal.clock import clock
 from portal.extensions import db, htmx
-from portal.models import Contract, CustomerRole, PartnerCompany, PartnerKind
+from portal.models import CustomerRole, PartnerCompany, PartnerKind
 from portal.permissions import (
     can_onboard,
     can_view_as_customer,
@@ -87,10 +88,15 @@ def onboard():
     application = organisation_service.Application(**data, partner_id=form.partner_id.data or None)
     try:
         result = organisation_service.onboard(actor, application, ip=client_ip())
+        db.session.commit()
     except PortalError as exc:
         getattr(form, exc.field or "legal_name").errors.append(str(exc))
         return render_template("staff/onboard.html", form=form), 422
-    db.session.commit()
+    except IntegrityError:
+        # The same application sent twice at once: the unique e-mail lets only one through.
+        db.session.rollback()
+        form.admin_email.errors.append(_("A user with this e-mail address already exists."))
+        return render_template("staff/onboard.html", form=form), 422
     return render_template("staff/onboarded.html", result=result), 201
 
 
@@ -116,9 +122,7 @@ def _organisation_page(org, form: ViewAsForm, status: int = 200):
     users = organisation_service.users_of(org)
     form.as_user_id.choices = _as_user_choices(users)
     today = clock.today()
-    contracts = db.session.scalars(
-        sa.select(Contract).where(Contract.organisation_id == org.id).order_by(Contract.id)
-    )
+    contracts = contract_service.contracts_of_organisations([org.id])
     return render_template(
         "staff/organisation.html",
         organisation=org,
@@ -153,12 +157,16 @@ def view_as(organisation_id: int):
             max_minutes=current_app.config["VIEW_AS_MAX_MINUTES"],
             ip=client_ip(),
         )
+        db.session.commit()
     except NotAllowed:
         abort(403)
     except PortalError as exc:
         getattr(form, exc.field or "reason").errors.append(str(exc))
         return _organisation_page(org, form, 422)
-    db.session.commit()
+    except IntegrityError:
+        # The same start sent twice at once: one open view per session (a unique index).
+        db.session.rollback()
+        return redirect(url_for("contracts.home"))
     flash(_("You are viewing the portal as the customer. Every action is recorded."), "warning")
     return redirect(url_for("contracts.home"))
 
