@@ -213,11 +213,3 @@ def load(today: date) -> bool:
     agency_anchor = _anchor_for_term_ending_near(today, 6)
     contract(minato, "iw-100", agency_anchor - timedelta(days=3), partner=ekimae)
     return True
-
-
-def ensure_loaded_count() -> dict[str, int]:
-    """Row counts, to show that a second load changed nothing."""
-    return {
-        model.__tablename__: db.session.scalar(sa.select(sa.func.count()).select_from(model))
-        for model in (Organisation, User, Contract, Plan, PartnerCompany)
-    }

@@ -12,7 +12,6 @@ from flask.testing import FlaskClient
 
 from portal.extensions import db
 from portal.models import (
-    Contract,
     CustomerRole,
     Organisation,
     PartnerAssignment,
@@ -185,11 +184,6 @@ def build_world(app: Flask, *, service_start: date = date(2026, 11, 5)) -> World
 def login(client: FlaskClient, email: str, password: str = PASSWORD) -> None:
     response = client.post("/login", data={"email": email, "password": password})
     assert response.status_code == 302, response.get_data(as_text=True)[:500]
-
-
-def contract_count(app: Flask) -> int:
-    with app.app_context():
-        return db.session.scalar(db.select(db.func.count()).select_from(Contract))
 
 
 # --- signing in and acting as every kind of actor ----------------------------------------
