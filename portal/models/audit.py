@@ -52,6 +52,10 @@ class AccountEntry(Base):
     as_user: Mapped[User | None] = relationship(foreign_keys=[as_user_id])
     organisation: Mapped[Organisation] = relationship()
 
+    def has_expired(self, now: datetime) -> bool:
+        """R-72: a view as customer is over at its time limit, even before anyone ends it."""
+        return self.expires_at is not None and self.expires_at <= now
+
 
 class AuditEvent(Base):
     """Append-only: the migration adds database triggers that refuse UPDATE and DELETE."""

@@ -34,6 +34,13 @@ def contracts_of(actor: Actor) -> list[Contract]:
     return list(db.session.scalars(with_plan_and_service(query)))
 
 
+def with_calendars(
+    contracts: list[Contract], today: date
+) -> list[tuple[Contract, calendar.ContractCalendar]]:
+    """Each contract with where it stands today (R-03..R-06), as every listing shows it."""
+    return [(contract, contract.calendar(today)) for contract in contracts]
+
+
 def contracts_of_organisations(organisation_ids: list[int]) -> list[Contract]:
     query = (
         sa.select(Contract)

@@ -124,4 +124,4 @@ def stop(actor: Actor, *, reason: str, ip: str = "") -> AccountEntry | None:
 
 
 def is_expired(entry: AccountEntry) -> bool:
-    return entry.expires_at is not None and entry.expires_at <= clock.now()
+    return entry.has_expired(clock.now())

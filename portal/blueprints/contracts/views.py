@@ -26,7 +26,7 @@ def home():
     actor = _customer_actor()
     today = clock.today()
     contracts = contract_service.contracts_of(actor)
-    rows = [(c, c.calendar(today)) for c in contracts]
+    rows = contract_service.with_calendars(contracts, today)
     return render_template("contracts/home.html", rows=rows, organisation=actor.organisation)
 
 

@@ -34,8 +34,8 @@ def clients():
     contracts = contract_service.contracts_of_organisations([o.id for o in organisations])
     today = clock.today()
     by_org: dict[int, list] = {o.id: [] for o in organisations}
-    for contract in contracts:
-        by_org[contract.organisation_id].append((contract, contract.calendar(today)))
+    for contract, cal in contract_service.with_calendars(contracts, today):
+        by_org[contract.organisation_id].append((contract, cal))
     return render_template(
         "partners/clients.html",
         organisations=organisations,

@@ -127,7 +127,7 @@ def _organisation_page(org, form: ViewAsForm, status: int = 200):
         "staff/organisation.html",
         organisation=org,
         users=users,
-        rows=[(c, c.calendar(today)) for c in contracts],
+        rows=contract_service.with_calendars(contracts, today),
         entries=contract_service.access_records(org),
         form=form,
         may_view_as=can_view_as_customer(current_actor()),
