@@ -84,5 +84,26 @@ def end_expired_entries() -> None:
     click.echo(f"Ended {len(expired)} expired view(s) as customer.")
 
 
+@portal_cli.command("apply-due")
+@click.option("--quiet", is_flag=True, help="Print only the summary.")
+def apply_due(quiet: bool) -> None:
+    """Scheduled (daily, after midnight Tokyo): apply due requests, record renewals, end lapsed
+    agency contracts.
+
+    Safe to run twice, or twice at once: each request is applied exactly once (R-05, R-06,
+    R-21..R-23, R-30, R-31).
+    """
+    from portal.services.apply import apply_due as run
+
+    today = clock.today()
+    summary = run(today, progress=None if quiet else click.echo)
+    applied = ", ".join(f"{k} {n}" for k, n in sorted(summary.applied.items())) or "none"
+    click.echo(
+        f"{today.isoformat()}: applied {applied}; renewals recorded {summary.renewals}; "
+        f"agency contracts ended {summary.agency_expired}; "
+        f"left to a concurrent run {summary.skipped}."
+    )
+
+
 def register(app: Flask) -> None:
     app.cli.add_command(portal_cli)

@@ -111,6 +111,28 @@ def can_change_own_credentials(actor: Actor) -> bool:
     return not actor.is_staff_view
 
 
+def can_request_changes(actor: Actor) -> bool:
+    """R-70/R-71: administrators and agents file plan changes, cancellation and renewal.
+
+    Members see but cannot request; staff viewing as the customer see quotes only (R-72).
+    """
+    if actor.is_staff_view:
+        return False
+    if is_agent(actor):
+        return True
+    return is_customer_admin(actor)
+
+
+def can_manage_api_tokens(actor: Actor) -> bool:
+    """API tokens are credentials: never while staff view as the customer (R-72)."""
+    return can_change_own_credentials(actor) and actor.user.active
+
+
+def can_record_usage(actor: Actor) -> bool:
+    """R-15: usage comes from the provider's systems (a staff token) or staff entry."""
+    return is_staff(actor)
+
+
 def can_onboard(actor: Actor) -> bool:
     return is_staff(actor) and actor.user.staff_role in (StaffRole.SUPPORT, StaffRole.ADMINISTRATOR)
 
@@ -124,10 +146,19 @@ def can_view_as_customer(actor: Actor) -> bool:
 
 
 def contracts_visible(actor: Actor) -> sa.Select[tuple[Contract]]:
-    """The contracts of the organisation whose portal the actor is in."""
+    """The contracts of the organisation whose portal the actor is in.
+
+    An agent outside any client's portal (the API) sees its assigned clients' contracts (R-71).
+    """
     org_id = actor.organisation_id
     query = sa.select(Contract)
     if org_id is None:
+        if is_agent(actor) and actor.entry is None:
+            return query.where(
+                Contract.organisation_id.in_(
+                    clients_of(actor).with_only_columns(Organisation.id).order_by(None)
+                )
+            )
         return query.where(sa.false())
     return query.where(Contract.organisation_id == org_id)
 

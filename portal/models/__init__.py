@@ -11,9 +11,25 @@ from portal.models.organisations import (
     PartnerKind,
     SalesChannel,
 )
+from portal.models.requests import (
+    ApiToken,
+    ContractRequest,
+    LedgerCharge,
+    PendingNotice,
+    RequestStatus,
+    UsageReading,
+    UsageSource,
+)
 from portal.models.users import CustomerRole, StaffRole, User, UserKind, UserSession
 
 __all__ = [
+    "ApiToken",
+    "ContractRequest",
+    "LedgerCharge",
+    "PendingNotice",
+    "RequestStatus",
+    "UsageReading",
+    "UsageSource",
     "AccountEntry",
     "AuditEvent",
     "Base",

@@ -60,6 +60,9 @@ class PriceList(Base):
     version: Mapped[int]
     effective_from: Mapped[date]
     change_fee: Mapped[int]  # R-12, yen, tax excluded
+    change_fee_tax_rate_percent: Mapped[int] = mapped_column(
+        default=10, server_default="10"
+    )
     is_demo: Mapped[bool] = mapped_column(default=False)
     note: Mapped[str] = mapped_column(sa.String(300), default="")
     created_at: Mapped[datetime] = mapped_column(default=now)

@@ -86,6 +86,8 @@ class ContractEvent(Base):
     """What happened to a contract, in the order it was recorded."""
 
     __tablename__ = "contract_events"
+    # The scheduled command records renewals and expiries; once per contract, kind and day.
+    __table_args__ = (sa.UniqueConstraint("contract_id", "kind", "effective_on"),)
 
     id: Mapped[int] = mapped_column(primary_key=True)
     contract_id: Mapped[int] = mapped_column(sa.ForeignKey("contracts.id"), index=True)

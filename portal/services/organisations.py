@@ -27,6 +27,7 @@ from portal.models import (
 )
 from portal.permissions import Actor, can_onboard
 from portal.services import audit
+from portal.services.apply import charge_initial_fee
 from portal.services.auth import hash_password, normalise_email
 from portal.services.errors import NotAllowed, PortalError
 
@@ -223,4 +224,6 @@ def open_contract(
         agency_periods_granted=1 if channel == SalesChannel.AGENCY else None,
     )
     db.session.add(contract)
+    if plan.price_list.service.paid:
+        charge_initial_fee(contract)
     return contract

@@ -1,0 +1,122 @@
+"""R-15: storage used against the plan's capacity, and the plan that fits."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from decimal import Decimal, InvalidOperation
+
+import sqlalchemy as sa
+from flask_babel import gettext as _
+from sqlalchemy.exc import IntegrityError
+
+from portal.clock import clock
+from portal.domain import quotes
+from portal.extensions import db
+from portal.models import Contract, Plan, UsageReading, UsageSource, User
+from portal.services import audit
+from portal.services.errors import PortalError
+from portal.services.requests import price_terms
+
+MAX_USED_GB = Decimal("9999999999.99")
+# A reading may be a little ahead of our clock (the service's clock drifts), never days ahead.
+MAX_CLOCK_SKEW = timedelta(minutes=10)
+
+
+@dataclass(frozen=True)
+class UsageView:
+    reading: UsageReading | None
+    capacity_gb: int | None
+    percent: int | None
+    over_capacity: bool
+    suggested: Plan | None  # R-15: the cheapest plan on sale that holds the usage
+
+
+def parse_used_gb(value: object) -> Decimal:
+    try:
+        used = Decimal(str(value).strip())
+    except (InvalidOperation, ValueError) as exc:
+        raise PortalError(_("Enter the storage used in GB, e.g. 123.45."), field="used_gb") from exc
+    if not used.is_finite() or used < 0 or used > MAX_USED_GB:
+        raise PortalError(_("Enter the storage used in GB, e.g. 123.45."), field="used_gb")
+    return used.quantize(Decimal("0.01"))
+
+
+def record(
+    contract: Contract,
+    used_gb: Decimal,
+    measured_at: datetime,
+    *,
+    source: UsageSource,
+    user: User | None,
+    ip: str = "",
+) -> UsageReading:
+    """Keep one reading; the same measurement sent twice is kept once."""
+    if measured_at.tzinfo is None:
+        raise PortalError(_("Give the measurement time with its time zone."), field="measured_at")
+    if measured_at > clock.now() + MAX_CLOCK_SKEW:
+        raise PortalError(_("The measurement time is in the future."), field="measured_at")
+    existing = db.session.scalar(
+        sa.select(UsageReading).where(
+            UsageReading.contract_id == contract.id, UsageReading.measured_at == measured_at
+        )
+    )
+    if existing is not None:
+        return existing
+    reading = UsageReading(
+        contract=contract,
+        used_gb=used_gb,
+        measured_at=measured_at,
+        source=source,
+        recorded_by_id=user.id if user else None,
+    )
+    try:
+        with db.session.begin_nested():
+            db.session.add(reading)
+    except IntegrityError:
+        return db.session.scalars(
+            sa.select(UsageReading).where(
+                UsageReading.contract_id == contract.id, UsageReading.measured_at == measured_at
+            )
+        ).one()
+    audit.record(
+        "usage.recorded",
+        user=user,
+        organisation_id=contract.organisation_id,
+        subject=reading,
+        ip=ip,
+        contract_id=contract.id,
+        used_gb=str(used_gb),
+        source=source.value,
+    )
+    return reading
+
+
+def latest(contract: Contract) -> UsageReading | None:
+    return db.session.scalar(
+        sa.select(UsageReading)
+        .where(UsageReading.contract_id == contract.id)
+        .order_by(UsageReading.measured_at.desc())
+        .limit(1)
+    )
+
+
+def view(contract: Contract) -> UsageView:
+    reading = latest(contract)
+    capacity = contract.plan.capacity_gb
+    if reading is None or not capacity:
+        return UsageView(reading, capacity, None, False, None)
+    used = float(reading.used_gb)
+    percent = int(used * 100 // capacity)
+    over = used > capacity
+    suggested: Plan | None = None
+    terms = price_terms(contract.service)
+    best = quotes.suggested_plan(terms.plans, used)
+    # Suggest a change only when the usage does not fit, or a cheaper plan would hold it.
+    if (
+        best is not None
+        and best.id != contract.plan_id
+        and (over or best.monthly_fee < contract.monthly_fee)
+    ):
+        suggested = db.session.get(Plan, best.id)
+    return UsageView(reading, capacity, percent, over, suggested)
