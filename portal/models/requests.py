@@ -63,6 +63,7 @@ class ContractRequest(Base):
     notice_on: Mapped[date]  # the day the written request reached the provider
     effective_on: Mapped[date]  # upgrade: plan switches; ending kinds: the last day
     applies_on: Mapped[date] = mapped_column(index=True)  # when `apply-due` carries it out
+    from_plan_id: Mapped[int] = mapped_column(sa.ForeignKey("plans.id"))  # the plan when sent
     target_plan_id: Mapped[int | None] = mapped_column(sa.ForeignKey("plans.id"))
     quote: Mapped[dict[str, Any]] = mapped_column(sa.JSON)  # the quote the customer confirmed
     requested_at: Mapped[datetime] = mapped_column(default=now)
@@ -79,7 +80,8 @@ class ContractRequest(Base):
 
     contract: Mapped[Contract] = relationship(foreign_keys=[contract_id])
     organisation: Mapped[Organisation] = relationship()
-    target_plan: Mapped[Plan | None] = relationship()
+    from_plan: Mapped[Plan] = relationship(foreign_keys=[from_plan_id])
+    target_plan: Mapped[Plan | None] = relationship(foreign_keys=[target_plan_id])
     requested_by: Mapped[User] = relationship(foreign_keys=[requested_by_id])
     withdrawn_by: Mapped[User | None] = relationship(foreign_keys=[withdrawn_by_id])
     entry: Mapped[AccountEntry | None] = relationship(foreign_keys=[entry_id])

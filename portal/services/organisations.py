@@ -224,6 +224,7 @@ def open_contract(
         agency_periods_granted=1 if channel == SalesChannel.AGENCY else None,
     )
     db.session.add(contract)
-    if plan.price_list.service.paid:
+    db.session.flush()
+    if contract.service.paid:
         charge_initial_fee(contract)
     return contract

@@ -275,6 +275,7 @@ def submit(
         notice_on=result.notice_on,
         effective_on=result.effective_on,
         applies_on=applies_on(result.kind, result.effective_on),
+        from_plan_id=contract.plan_id,
         target_plan_id=result.target_plan_id,
         quote=result.to_json(),
         requested_by_id=actor.user.id,
@@ -369,3 +370,16 @@ def _notice_if_agent(actor: Actor, request: ContractRequest, kind: str) -> None:
             },
         )
     )
+
+
+def pending_by_contract(contract_ids: list[int]) -> dict[int, ContractRequest]:
+    """The pending request of each listed contract, in one query."""
+    if not contract_ids:
+        return {}
+    found = db.session.scalars(
+        sa.select(ContractRequest).where(
+            ContractRequest.contract_id.in_(contract_ids),
+            ContractRequest.status == RequestStatus.PENDING,
+        )
+    )
+    return {r.contract_id: r for r in found}

@@ -1,6 +1,6 @@
 from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
-from wtforms import PasswordField
+from wtforms import PasswordField, StringField
 from wtforms.validators import DataRequired, EqualTo
 
 from portal.blueprints.validators import at_most
@@ -21,3 +21,14 @@ class PasswordForm(FlaskForm):
             EqualTo("new_password", _l("The two new passwords differ.")),
         ],
     )
+
+
+class ApiTokenForm(FlaskForm):
+    name = StringField(
+        _l("Token name"),
+        validators=[DataRequired(_l("Name the token, e.g. the system that uses it.")), at_most(100)],
+    )
+
+
+class RevokeTokenForm(FlaskForm):
+    """Revoking needs nothing but the CSRF token."""

@@ -1,4 +1,4 @@
-"""The signed-in user's own account: password (R-63)."""
+"""The signed-in user's own account: password (R-63) and API tokens."""
 
 from __future__ import annotations
 
@@ -6,10 +6,10 @@ from flask import Blueprint, abort, flash, redirect, render_template, url_for
 from flask_babel import gettext as _
 from flask_login import login_required
 
-from portal.blueprints.account.forms import PasswordForm
+from portal.blueprints.account.forms import ApiTokenForm, PasswordForm, RevokeTokenForm
 from portal.extensions import db
-from portal.permissions import can_change_own_credentials
-from portal.services import auth
+from portal.permissions import can_change_own_credentials, can_manage_api_tokens
+from portal.services import api_tokens, auth
 from portal.services.errors import NotAllowed, PortalError
 from portal.web import client_ip, current_actor, current_session
 
@@ -49,3 +49,54 @@ def password():
     db.session.commit()
     flash(_("Your password was changed. Your other sessions were ended."), "success")
     return redirect(url_for("main.index"))
+
+
+def _tokens_actor():
+    actor = current_actor()
+    if not can_manage_api_tokens(actor):
+        abort(403, _("API tokens cannot be managed while viewing as a customer."))
+    return actor
+
+
+def _tokens_page(actor, form: ApiTokenForm, *, created: str | None = None, status: int = 200):
+    return render_template(
+        "account/api_tokens.html",
+        form=form,
+        tokens=api_tokens.tokens_of(actor.user),
+        revoke_form=RevokeTokenForm(),
+        created=created,
+    ), status
+
+
+@bp.route("/api-tokens", methods=["GET", "POST"])
+@login_required
+def tokens():
+    """Create and list the user's tokens for /api/v1; a new token is shown once."""
+    actor = _tokens_actor()
+    form = ApiTokenForm()
+    if not form.validate_on_submit():
+        return _tokens_page(actor, form, status=422 if form.is_submitted() else 200)
+    try:
+        _, plain = api_tokens.create(actor, form.name.data or "", ip=client_ip())
+    except NotAllowed as exc:
+        abort(403, str(exc))
+    except PortalError as exc:
+        form.name.errors.append(str(exc))
+        return _tokens_page(actor, form, status=422)
+    db.session.commit()
+    return _tokens_page(actor, ApiTokenForm(formdata=None), created=plain, status=201)
+
+
+@bp.post("/api-tokens/<int:token_id>/revoke")
+@login_required
+def revoke_token(token_id: int):
+    actor = _tokens_actor()
+    token = api_tokens.get_own_or_none(actor, token_id)
+    if token is None:
+        abort(404)
+    if not RevokeTokenForm().validate_on_submit():
+        abort(400)
+    api_tokens.revoke(actor, token, ip=client_ip())
+    db.session.commit()
+    flash(_("The token was revoked; it no longer works."), "success")
+    return redirect(url_for("account.tokens"))

@@ -1,6 +1,14 @@
 from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
-from wtforms import DateField, EmailField, IntegerField, SelectField, StringField, TextAreaField
+from wtforms import (
+    DateField,
+    DateTimeLocalField,
+    EmailField,
+    IntegerField,
+    SelectField,
+    StringField,
+    TextAreaField,
+)
 from wtforms.validators import DataRequired, Length, NumberRange, Optional
 
 from portal.blueprints.validators import LANGUAGE_CHOICES, at_most, email, required
@@ -64,4 +72,13 @@ class ViewAsForm(FlaskForm):
                 ),
             ),
         ],
+    )
+
+
+class UsageForm(FlaskForm):
+    """R-15: staff enter a measurement when the service cannot report it itself."""
+
+    used_gb = StringField(_l("Used (GB)"), validators=[required(), at_most(20)])
+    measured_at = DateTimeLocalField(
+        _l("Measured at (Tokyo)"), format="%Y-%m-%dT%H:%M", validators=[required()]
     )

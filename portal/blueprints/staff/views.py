@@ -10,12 +10,14 @@ from flask_login import login_required
 from sqlalchemy.exc import IntegrityError
 from wtforms.fields.choices import SelectChoice
 
-from portal.blueprints.staff.forms import OnboardForm, ViewAsForm
-from portal.clock import clock
+from portal.blueprints.contracts.views import contract_page
+from portal.blueprints.staff.forms import OnboardForm, UsageForm, ViewAsForm
+from portal.clock import TOKYO, clock
 from portal.extensions import db, htmx
-from portal.models import CustomerRole, PartnerCompany, PartnerKind
+from portal.models import CustomerRole, PartnerCompany, PartnerKind, UsageSource
 from portal.permissions import (
     can_onboard,
+    can_record_usage,
     can_view_as_customer,
     get_contract_for_staff_or_404,
     get_organisation_for_staff_or_404,
@@ -25,6 +27,7 @@ from portal.presentation import yen
 from portal.services import contracts as contract_service
 from portal.services import entries
 from portal.services import organisations as organisation_service
+from portal.services import usage as usage_service
 from portal.services.errors import NotAllowed, PortalError
 from portal.web import client_ip, current_actor, current_session
 
@@ -176,11 +179,39 @@ def view_as(organisation_id: int):
 def contract(contract_id: int):
     actor = _staff()
     found = get_contract_for_staff_or_404(contract_id, actor)
-    today = clock.today()
+    return _contract_page(found, UsageForm(formdata=None))
+
+
+def _contract_page(found, usage_form: UsageForm, status: int = 200):
     return render_template(
         "contracts/detail.html",
-        contract=found,
-        cal=found.calendar(today),
-        history=contract_service.history(found, today),
+        **contract_page(found),
         staff_view=True,
-    )
+        usage_form=usage_form if can_record_usage(current_actor()) else None,
+    ), status
+
+
+@bp.post("/contracts/<int:contract_id>/usage")
+@login_required
+def record_usage(contract_id: int):
+    """R-15: staff record a usage measurement the service could not report."""
+    actor = _staff()
+    found = get_contract_for_staff_or_404(contract_id, actor)
+    if not can_record_usage(actor):
+        abort(403)
+    form = UsageForm()
+    if not form.validate_on_submit():
+        return _contract_page(found, form, 422)
+    try:
+        used = usage_service.parse_used_gb(form.used_gb.data)
+        measured_at = form.measured_at.data.replace(tzinfo=TOKYO)
+        usage_service.record(
+            found, used, measured_at, source=UsageSource.STAFF, user=actor.user, ip=client_ip()
+        )
+        db.session.commit()
+    except PortalError as exc:
+        db.session.rollback()
+        getattr(form, exc.field or "used_gb").errors.append(str(exc))
+        return _contract_page(found, form, 422)
+    flash(_("The measurement was recorded."), "success")
+    return redirect(url_for("staff.contract", contract_id=found.id))
