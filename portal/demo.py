@@ -8,10 +8,12 @@ Loading twice changes nothing: everything is created in one transaction, only wh
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import date, timedelta
+from datetime import date, datetime, time, timedelta
+from decimal import Decimal
 
 import sqlalchemy as sa
 
+from portal.clock import TOKYO
 from portal.domain import calendar
 from portal.extensions import db
 from portal.models import (
@@ -28,6 +30,8 @@ from portal.models import (
     SalesChannel,
     Service,
     StaffRole,
+    UsageReading,
+    UsageSource,
     User,
     UserKind,
 )
@@ -198,18 +202,36 @@ def load(today: date) -> bool:
     sakura_start = today - timedelta(days=125)
     if calendar.is_anchor_day(sakura_start, ANCHOR):
         sakura_start -= timedelta(days=1)  # a start on the anchor day has no lead-in
-    contract(sakura, "iw-100", sakura_start)
+    sakura_contract = contract(sakura, "iw-100", sakura_start)
     # Renewed: the 12-month minimum term ended about four months ago.
     renewed_anchor = calendar.add_billing_months(
         calendar.billing_month_of(today, ANCHOR).start, -16
     )
-    contract(aoba, "iw-300", renewed_anchor)
+    aoba_contract = contract(aoba, "iw-300", renewed_anchor)
     # Inside the notice window: the last day for notice against renewal (E - 30 days, R-05)
     # is within the next 30 days, so E lies in the billing month that contains today + 30.
     notice_anchor = _anchor_for_term_ending_near(today + timedelta(days=30), 12)
-    contract(hokuto, "iw-50", notice_anchor - timedelta(days=7), partner=tokai)
+    hokuto_contract = contract(hokuto, "iw-50", notice_anchor - timedelta(days=7), partner=tokai)
     # Agency contract near its renewal: its 6-month period ends with the current billing
     # month, within the next 30 days, so the renewal application is due.
     agency_anchor = _anchor_for_term_ending_near(today, 6)
-    contract(minato, "iw-100", agency_anchor - timedelta(days=3), partner=ekimae)
+    minato_contract = contract(minato, "iw-100", agency_anchor - timedelta(days=3), partner=ekimae)
+
+    # usage as the service reported it just after midnight: one nearly full, one over its
+    # capacity (the portal suggests the plan that fits), one that a cheaper plan would hold.
+    measured_at = datetime.combine(today, time(0, 30), tzinfo=TOKYO)
+    for measured, used in (
+        (sakura_contract, "82.40"),
+        (aoba_contract, "318.75"),
+        (hokuto_contract, "21.00"),
+        (minato_contract, "44.10"),
+    ):
+        db.session.add(
+            UsageReading(
+                contract=measured,
+                used_gb=Decimal(used),
+                measured_at=measured_at,
+                source=UsageSource.API,
+            )
+        )
     return True

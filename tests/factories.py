@@ -76,6 +76,35 @@ def add_catalog() -> dict[str, Plan]:
     return plans
 
 
+def add_plan(
+    app: Flask,
+    world: World,
+    *,
+    code: str,
+    fee: int,
+    capacity: int,
+    months: int = 12,
+    sold: bool = True,
+) -> int:
+    """Another IMAGE WORKS plan in the world's price list; its id is kept as world.ids[code]."""
+    with app.app_context():
+        small = db.session.get(Plan, world.ids["plan_small"])
+        plan = Plan(
+            price_list_id=small.price_list_id,
+            code=code,
+            name_ja=f"{capacity}GB",
+            name_en=f"{capacity} GB",
+            capacity_gb=capacity,
+            monthly_fee=fee,
+            minimum_months=months,
+            sold=sold,
+        )
+        db.session.add(plan)
+        db.session.commit()
+        world.ids[code] = plan.id
+        return plan.id
+
+
 def add_organisation(name: str, domain: str) -> Organisation:
     org = Organisation(legal_name=name, billing_email=f"billing@{domain}")
     db.session.add(org)

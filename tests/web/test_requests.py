@@ -23,10 +23,10 @@ from portal.models import (
     ContractRequest,
     LedgerCharge,
     PendingNotice,
-    Plan,
     RequestStatus,
 )
 from tests.factories import (
+    add_plan,
     build_world,
     enter_client,
     row_counts,
@@ -49,24 +49,6 @@ def admin(app, world):
 def _at(day: date, hour: int = 10) -> None:
     """Fix the clock at a Tokyo hour of a day (R-01)."""
     clock.set(datetime(day.year, day.month, day.day, hour - 9, 0, tzinfo=UTC))
-
-
-def _add_plan(app, world, *, code: str, fee: int, capacity: int, sold: bool = True) -> int:
-    with app.app_context():
-        small = db.session.get(Plan, world.ids["plan_small"])
-        plan = Plan(
-            price_list_id=small.price_list_id,
-            code=code,
-            name_ja=f"{capacity}GB",
-            name_en=f"{capacity} GB",
-            capacity_gb=capacity,
-            monthly_fee=fee,
-            minimum_months=12,
-            sold=sold,
-        )
-        db.session.add(plan)
-        db.session.commit()
-        return plan.id
 
 
 def _text(response) -> str:
@@ -253,7 +235,7 @@ def test_bad_requests_are_refused_and_store_nothing(app, admin, world, data, mes
 
 
 def test_plans_not_sold_or_of_another_service_are_refused(app, admin, world):
-    retired = _add_plan(app, world, code="iw-200", fee=150_000, capacity=200, sold=False)
+    retired = add_plan(app, world, code="iw-200", fee=150_000, capacity=200, sold=False)
     before = row_counts(app)
     for plan_id, message in ((retired, "no longer sold"), (987_654, "not offered")):
         response = admin.post(

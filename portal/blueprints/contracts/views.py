@@ -22,6 +22,7 @@ from flask_login import login_required
 
 from portal.blueprints.contracts.forms import ConfirmRequestForm, WithdrawForm
 from portal.clock import clock
+from portal.domain import calendar
 from portal.domain.quotes import Quote, Refusal, RequestKind
 from portal.extensions import db, htmx
 from portal.models import Contract, ContractRequest, Plan
@@ -149,8 +150,14 @@ def _request_page(contract_id: int, purpose: Purpose, *, status: int = 200, erro
     kind, offered = _kind_for(purpose, contract, plan, values.get("kind"))
     if kind is None:
         abort(404)
+    chosen_on = values.get("on") or None
+    if kind in (RequestKind.DOWNGRADE, RequestKind.CANCELLATION) and not _is_month_end(
+        chosen_on, contract
+    ):
+        # Month ends are offered in a list; a date left from an upgrade choice is not one.
+        chosen_on = None
     parsed = request_service.parse_choice(
-        kind.value, plan.id if plan and kind.changes_plan else None, values.get("on") or None
+        kind.value, plan.id if plan and kind.changes_plan else None, chosen_on
     )
     result: Quote | Refusal = (
         parsed if isinstance(parsed, Refusal) else request_service.make_quote(contract, parsed)
@@ -175,7 +182,7 @@ def _request_page(contract_id: int, purpose: Purpose, *, status: int = 200, erro
         "quote": result if isinstance(result, Quote) else None,
         "refusal": request_service.explain(result) if isinstance(result, Refusal) else "",
         "refusal_field": result.field if isinstance(result, Refusal) else None,
-        "chosen_on": values.get("on", ""),
+        "chosen_on": chosen_on or "",
         "target_plan": plan if kind.changes_plan else None,
         "confirm": confirm,
         "may_confirm": can_request_changes(actor),
@@ -184,6 +191,14 @@ def _request_page(contract_id: int, purpose: Purpose, *, status: int = 200, erro
     }
     template = "contracts/_request_panel.html" if htmx else "contracts/request_form.html"
     return render_template(template, **context), status
+
+
+def _is_month_end(value: str | None, contract: Contract) -> bool:
+    try:
+        day = date.fromisoformat(value or "")
+    except ValueError:
+        return False
+    return calendar.is_month_end(day, contract.anchor_day)
 
 
 def _chosen_date(quote: Quote) -> date:
