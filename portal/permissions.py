@@ -15,6 +15,7 @@ from portal.extensions import db
 from portal.models import (
     AccountEntry,
     Contract,
+    ContractRequest,
     CustomerRole,
     EntryKind,
     Organisation,
@@ -168,6 +169,18 @@ def get_contract_or_404(contract_id: int, actor: Actor) -> Contract:
     if contract is None:
         abort(404)
     return contract
+
+
+def get_request_or_404(contract: Contract, request_id: int) -> ContractRequest:
+    """A request of a contract already loaded for the actor; another contract's id is 404."""
+    found = db.session.scalar(
+        sa.select(ContractRequest).where(
+            ContractRequest.id == request_id, ContractRequest.contract_id == contract.id
+        )
+    )
+    if found is None:
+        abort(404)
+    return found
 
 
 def get_contract_for_staff_or_404(contract_id: int, actor: Actor) -> Contract:

@@ -80,7 +80,11 @@ def _load_user(token: str) -> User | None:
 
 def _load_actor() -> Response | None:
     g.actor = None
-    if request.endpoint == "static" or not current_user.is_authenticated:
+    # The API authenticates by bearer token only: a browser's cookie must not act there (CSRF),
+    # nor drag an API call into a view as customer or a forced password change.
+    if request.endpoint == "static" or request.blueprint == "api":
+        return None
+    if not current_user.is_authenticated:
         return None
     user_session: UserSession = g.user_session
     entry = db.session.scalar(

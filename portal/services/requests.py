@@ -229,8 +229,8 @@ def make_quote(
     notice_on = notice_on or today
     if notice_on < today:
         return Refusal("notice_in_past", "notice_on", {"today": today})
-    if choice.kind not in kinds_for(contract):
-        return Refusal("service_not_changeable" if not contract.service.paid else "unknown_kind")
+    if not contract.service.paid:
+        return Refusal("service_not_changeable")
     return quotes.quote(
         choice.kind,
         state_of(contract),

@@ -15,7 +15,7 @@ from portal.domain import quotes
 from portal.extensions import db
 from portal.models import Contract, Plan, UsageReading, UsageSource, User
 from portal.services import audit
-from portal.services.errors import PortalError
+from portal.services.errors import Conflict, PortalError
 from portal.services.requests import price_terms
 
 MAX_USED_GB = Decimal("9999999999.99")
@@ -42,6 +42,10 @@ def parse_used_gb(value: object) -> Decimal:
     return used.quantize(Decimal("0.01"))
 
 
+class DifferentReading(Conflict):
+    """The same measurement time was already recorded with another value."""
+
+
 def record(
     contract: Contract,
     used_gb: Decimal,
@@ -50,19 +54,16 @@ def record(
     source: UsageSource,
     user: User | None,
     ip: str = "",
-) -> UsageReading:
-    """Keep one reading; the same measurement sent twice is kept once."""
+) -> tuple[UsageReading, bool]:
+    """Keep one reading per measurement time; `created` is False when it was already kept.
+
+    The same measurement sent twice (or twice at once) is kept once; another value for a time
+    already recorded is refused rather than silently dropped.
+    """
     if measured_at.tzinfo is None:
         raise PortalError(_("Give the measurement time with its time zone."), field="measured_at")
     if measured_at > clock.now() + MAX_CLOCK_SKEW:
         raise PortalError(_("The measurement time is in the future."), field="measured_at")
-    existing = db.session.scalar(
-        sa.select(UsageReading).where(
-            UsageReading.contract_id == contract.id, UsageReading.measured_at == measured_at
-        )
-    )
-    if existing is not None:
-        return existing
     reading = UsageReading(
         contract=contract,
         used_gb=used_gb,
@@ -74,11 +75,17 @@ def record(
         with db.session.begin_nested():
             db.session.add(reading)
     except IntegrityError:
-        return db.session.scalars(
+        existing = db.session.scalars(
             sa.select(UsageReading).where(
                 UsageReading.contract_id == contract.id, UsageReading.measured_at == measured_at
             )
         ).one()
+        if existing.used_gb != used_gb:
+            raise DifferentReading(
+                _("Another value is already recorded for this measurement time."),
+                field="used_gb",
+            ) from None
+        return existing, False
     audit.record(
         "usage.recorded",
         user=user,
@@ -89,7 +96,7 @@ def record(
         used_gb=str(used_gb),
         source=source.value,
     )
-    return reading
+    return reading, True
 
 
 def latest(contract: Contract) -> UsageReading | None:

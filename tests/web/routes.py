@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+from datetime import date
+
 from flask import Flask, url_for
 
 from tests.factories import PASSWORD, VIEW_AS_REASON, World, application_form
+
+world_service_start = date(2026, 11, 5)  # W-1, as build_world makes it
 
 
 def app_routes(app: Flask) -> set[tuple[str, str]]:
@@ -33,6 +37,12 @@ def post_data(endpoint: str, world: World, actor: str, *, org: str = "a") -> dic
             world.ids["plan_small"], admin_email=f"first-admin-{actor}@gamma.example"
         ),
         "staff.view_as": {"as_user_id": as_user, "reason": VIEW_AS_REASON},
+        # W-2 on either organisation's W-1 contract (the clock is at 2027-03-01).
+        "contracts.confirm": {"kind": "cancellation", "on": "2027-04-20", "total": "385000"},
+        "contracts.withdraw": {},
+        "staff.record_usage": {"used_gb": "12.5", "measured_at": "2027-02-01T09:00"},
+        "account.tokens": {"name": f"matrix {actor}"},
+        "account.revoke_token": {},
     }
     return forms[endpoint]
 
@@ -45,3 +55,136 @@ def url_of(app: Flask, endpoint: str, **ids: int) -> str:
     assert not missing, f"{endpoint}: no test value for {missing}; add one here"
     with app.test_request_context():
         return url_for(endpoint, **{k: values[k] for k in rule.arguments})
+
+
+# --- the JSON API (/api/v1): every actor's user with its own bearer token ----------------
+# Imported here, with the block, so that this block is all the API adds to this file.
+import sqlalchemy as sa  # noqa: E402
+
+from portal.clock import clock  # noqa: E402
+from portal.domain.quotes import RequestKind  # noqa: E402
+from portal.extensions import db  # noqa: E402
+from portal.models import Contract, ContractRequest, RequestStatus, User  # noqa: E402
+from portal.permissions import Actor  # noqa: E402
+from portal.services import api_tokens  # noqa: E402
+from portal.services import requests as request_service  # noqa: E402
+from portal.services.requests import Choice  # noqa: E402
+from tests.factories import ACTOR_KINDS  # noqa: E402
+
+# Whose token each actor kind calls the API with. A token is never inside a customer's
+# portal, so staff "viewing as a customer" call with the support staff's own token.
+API_TOKEN_OWNER = {
+    **{kind: kind for kind in ACTOR_KINDS if kind != "anonymous"},
+    "support_viewing": "support",
+}
+
+
+def make_api_tokens(app: Flask, world: World) -> dict[str, str]:
+    """One API token per user of the world, by actor kind (anonymous has none)."""
+    plain: dict[str, str] = {}
+    with app.app_context():
+        for owner in sorted(set(API_TOKEN_OWNER.values())):
+            user = db.session.get(User, world.ids[owner])
+            _token, plain[owner] = api_tokens.create(Actor(user), "tests", ip="127.0.0.1")
+        db.session.commit()
+    return {kind: plain[owner] for kind, owner in API_TOKEN_OWNER.items()}
+
+
+def bearer(tokens: dict[str, str], actor: str) -> dict[str, str]:
+    token = tokens.get(actor)
+    return {"Authorization": f"Bearer {token}"} if token else {}
+
+
+def api_body(endpoint: str, world: World, actor: str, *, org: str = "a") -> dict[str, object]:
+    """A valid JSON body for each API POST, for org A (or B); each actor's usage reading is
+    measured at its own time, so every one is new."""
+    day = ACTOR_KINDS.index(actor) + (1 if org == "a" else 15)
+    bodies: dict[str, dict[str, object]] = {
+        "api.quote": {"kind": "cancellation"},
+        "api.submit": {"kind": "cancellation"},
+        "api.withdraw": {},
+        "api.usage": {"used_gb": "12.34", "measured_at": f"2027-02-{day:02d}T09:00:00+09:00"},
+    }
+    return bodies[endpoint]
+
+
+def clear_pending_requests(app: Flask, contract_id: int) -> None:
+    """No pending request on the contract (as if withdrawn), so one may be submitted."""
+    with app.app_context():
+        db.session.execute(
+            sa.update(ContractRequest)
+            .where(
+                ContractRequest.contract_id == contract_id,
+                ContractRequest.status == RequestStatus.PENDING,
+            )
+            .values(status=RequestStatus.WITHDRAWN, withdrawn_at=clock.now())
+        )
+        db.session.commit()
+
+
+def pending_request(app: Flask, contract_id: int, user_id: int) -> int:
+    """A fresh pending cancellation of the contract, confirmed by `user_id` (its admin)."""
+    clear_pending_requests(app, contract_id)
+    with app.app_context():
+        user = db.session.get(User, user_id)
+        contract = db.session.get(Contract, contract_id)
+        created = request_service.submit(
+            Actor(user), contract, Choice(RequestKind.CANCELLATION), ip="127.0.0.1"
+        )
+        db.session.commit()
+        return created.id
+
+
+# --- page routes that need more than a contract or an organisation ---------------------------
+
+
+def route_ids(app: Flask, world: World, endpoint: str, *, org: str = "a") -> dict[str, int]:
+    """The ids for a page route on org A's (or B's) objects, from a clean state: nothing
+    pending on the contract, and a fresh pending request for routes that take a request id.
+    Call `clear_pending_requests` afterwards to leave the world as it was."""
+    contract_id = world.contract_a if org == "a" else world.contract_b
+    admin = "admin" if org == "a" else "other_admin"
+    if endpoint == "contracts.renew" and org == "a":
+        contract_id = agency_contract(app, world)  # R-06: only agency contracts renew so
+    ids = {
+        "contract_id": contract_id,
+        "organisation_id": world.org_a if org == "a" else world.org_b,
+    }
+    clear_pending_requests(app, contract_id)
+    arguments = next(iter(app.url_map.iter_rules(endpoint))).arguments
+    if "request_id" in arguments:
+        ids["request_id"] = pending_request(app, contract_id, world.ids[admin])
+    if "token_id" in arguments:
+        ids["token_id"] = own_token(app, world, admin)
+    return ids
+
+
+def agency_contract(app: Flask, world: World) -> int:
+    """A contract of org A sold through the assigned agency (made once per world)."""
+    if "agency_contract_a" not in world.ids:
+        from portal.models import Organisation, PartnerCompany, Plan
+        from portal.services.organisations import open_contract
+
+        with app.app_context():
+            contract = open_contract(
+                db.session.get(Organisation, world.org_a),
+                db.session.get(Plan, world.ids["plan_small"]),
+                service_start=world_service_start,
+                anchor_day=21,
+                partner=db.session.get(PartnerCompany, world.ids["agency_partner"]),
+            )
+            db.session.commit()
+            world.ids["agency_contract_a"] = contract.id
+    return world.ids["agency_contract_a"]
+
+
+def own_token(app: Flask, world: World, owner: str) -> int:
+    """An API token of one user (made once per world), for the revoke route."""
+    key = f"token_of_{owner}"
+    if key not in world.ids:
+        with app.app_context():
+            user = db.session.get(User, world.ids[owner])
+            token, _plain = api_tokens.create(Actor(user), "revocable", ip="127.0.0.1")
+            db.session.commit()
+            world.ids[key] = token.id
+    return world.ids[key]

@@ -11,6 +11,7 @@ test_every_route_is_in_the_matrix until someone decides, here, who may use it.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from fnmatch import fnmatch
 from urllib.parse import urlsplit
 
 import pytest
@@ -20,12 +21,19 @@ from flask.testing import FlaskClient
 from portal.extensions import db
 from portal.models import AccountEntry
 from tests.factories import ACTOR_KINDS, World, become
-from tests.web.routes import app_routes, post_data, url_of
+from tests.web.routes import (
+    app_routes,
+    clear_pending_requests,
+    post_data,
+    route_ids,
+    url_of,
+)
 
 
 @dataclass(frozen=True)
 class Redirect:
-    """A 302 to this path ("{org_a}" is filled in from the world)."""
+    """A 302 to this path: "{org_a}" and "{contract}" are filled in from the request made,
+    "*" stands for an id made by the request itself."""
 
     path: str
 
@@ -36,6 +44,10 @@ PORTAL = Redirect("/contracts")  # the customer's portal
 STAFF = Redirect("/staff/organisations")  # the back office
 CLIENT = Redirect("/partner/clients")  # the agent's list of clients
 ORG_A = Redirect("/staff/organisations/{org_a}")  # back to the organisation after viewing
+CONTRACT = Redirect("/contracts/{contract}")  # back to the contract (after a withdrawal)
+REQUEST = Redirect("/contracts/{contract}/requests/*")  # the confirmed request's page
+S_CON = Redirect("/staff/contracts/{contract}")  # back to the staff's contract page
+TOKENS = Redirect("/account/api-tokens")
 
 Expected = int | Redirect
 
@@ -101,6 +113,34 @@ MATRIX: dict[tuple[str, str], tuple[Expected, ...]] = {
         (LOGIN,  404,    404,    404,    404,    404,    404,    404,    PORTAL, 403,    403),
     ("staff.contract", "GET"):
         (LOGIN,  404,    404,    404,    404,    404,    404,    404,    200,    403,    200),
+    # R-15: the provider's staff record usage (support and billing alike).
+    ("staff.record_usage", "POST"):
+        (LOGIN,  404,    404,    404,    404,    404,    404,    404,    S_CON,  403,    S_CON),
+    # Requests (R-20..R-32): whoever sees the contract sees quotes and requests (agencies
+    # without amounts); administrators and agents confirm and withdraw; members and staff
+    # viewing as the customer may not (R-72). "renew" is asked of A's agency contract.
+    ("contracts.change", "GET"):
+        (LOGIN,  200,    200,    404,    200,    404,    200,    404,    404,    200,    404),
+    ("contracts.end", "GET"):
+        (LOGIN,  200,    200,    404,    200,    404,    200,    404,    404,    200,    404),
+    ("contracts.renew", "GET"):
+        (LOGIN,  200,    200,    404,    200,    404,    200,    404,    404,    200,    404),
+    ("contracts.confirm", "POST"):
+        (LOGIN,  403,    REQUEST, 404,   REQUEST, 404,   REQUEST, 404,   404,    403,    404),
+    ("contracts.request_detail", "GET"):
+        (LOGIN,  200,    200,    404,    200,    404,    200,    404,    404,    200,    404),
+    ("contracts.request_pdf", "GET"):
+        (LOGIN,  200,    200,    404,    200,    404,    200,    404,    404,    200,    404),
+    ("contracts.withdraw", "POST"):
+        (LOGIN,  403,    CONTRACT, 404,  CONTRACT, 404,  CONTRACT, 404,  404,    403,    404),
+    # API tokens are credentials: never while viewing as a customer (R-72); each user
+    # revokes only its own (the token here is A's administrator's).
+    ("account.tokens", "GET"):
+        (LOGIN,  200,    200,    200,    200,    200,    200,    200,    200,    403,    200),
+    ("account.tokens", "POST"):
+        (LOGIN,  201,    201,    201,    201,    201,    201,    201,    201,    403,    201),
+    ("account.revoke_token", "POST"):
+        (LOGIN,  404,    TOKENS, 404,    404,    404,    404,    404,    404,    403,    404),
 }
 # fmt: on
 
@@ -111,11 +151,14 @@ def _request(client: FlaskClient, method: str, url: str, data: dict[str, object]
     return client.open(url, method=method, data=data if method == "POST" else None)
 
 
-def _check(response, expected: Expected, world: World, context: str) -> None:
+def _check(
+    response, expected: Expected, world: World, context: str, contract_id: int | None = None
+) -> None:
     if isinstance(expected, Redirect):
         assert response.status_code == 302, f"{context}: {response.status_code}, expected 302"
         path = urlsplit(response.headers["Location"]).path
-        assert path == expected.path.format(org_a=world.org_a), f"{context}: to {path}"
+        target = expected.path.format(org_a=world.org_a, contract=contract_id)
+        assert fnmatch(path, target), f"{context}: to {path}, expected {target}"
     else:
         assert response.status_code == expected, (
             f"{context}: {response.status_code}, expected {expected}"
@@ -139,9 +182,14 @@ def test_permission_matrix(shared, fixed_clock, endpoint, method, actor):
     expected = MATRIX[(endpoint, method)][ACTOR_KINDS.index(actor)]
     client = app.test_client()
     become(app, client, world, actor)
-    url = url_of(app, endpoint, contract_id=world.contract_a, organisation_id=world.org_a)
+    ids = route_ids(app, world, endpoint)
+    url = url_of(app, endpoint, **ids)
     data = post_data(endpoint, world, actor) if method == "POST" else None
-    _check(_request(client, method, url, data), expected, world, f"{actor} {method} {url}")
+    try:
+        response = _request(client, method, url, data)
+    finally:
+        clear_pending_requests(app, ids["contract_id"])  # leave the shared world as it was
+    _check(response, expected, world, f"{actor} {method} {url}", ids["contract_id"])
 
 
 # --- ids of another organisation reveal nothing ------------------------------------------
@@ -152,6 +200,7 @@ def test_permission_matrix(shared, fixed_clock, endpoint, method, actor):
 # back-office route whatever the id, R-72).
 # Agents of B's partners are already inside B, so entering B again is refused with a
 # message (HOME).
+B_PEOPLE = ("other_admin", "other_sales_agent", "other_agency_agent")
 MAY_SEE_OTHER: dict[tuple[str, str], dict[str, Expected]] = {
     ("contracts.detail", "GET"): {
         "other_admin": 200,
@@ -162,13 +211,26 @@ MAY_SEE_OTHER: dict[tuple[str, str], dict[str, Expected]] = {
     ("staff.organisation", "GET"): {"support": 200, "billing": 200},
     ("staff.view_as", "POST"): {"support": PORTAL, "billing": 403},
     ("staff.contract", "GET"): {"support": 200, "billing": 200},
+    ("staff.record_usage", "POST"): {"support": S_CON, "billing": S_CON},
+    ("contracts.change", "GET"): dict.fromkeys(B_PEOPLE, 200),
+    ("contracts.end", "GET"): dict.fromkeys(B_PEOPLE, 200),
+    # B's contract is direct: it has no renewal application, for B's people either.
+    ("contracts.renew", "GET"): {},
+    ("contracts.confirm", "POST"): dict.fromkeys(B_PEOPLE, REQUEST),
+    ("contracts.request_detail", "GET"): dict.fromkeys(B_PEOPLE, 200),
+    ("contracts.request_pdf", "GET"): dict.fromkeys(B_PEOPLE, 200),
+    ("contracts.withdraw", "POST"): dict.fromkeys(B_PEOPLE, CONTRACT),
+    # The token here is B's administrator's own.
+    ("account.revoke_token", "POST"): {"other_admin": TOKENS, "support_viewing": 403},
 }
 
 
 def _refused(endpoint: str, actor: str) -> Expected:
     if actor == "anonymous":
         return LOGIN
-    if actor == "support_viewing" and endpoint.startswith("staff."):
+    if actor == "support_viewing" and (
+        endpoint.startswith("staff.") or endpoint == "account.revoke_token"
+    ):
         return 403
     return 404
 
@@ -191,16 +253,22 @@ def test_other_organisations_ids_answer_404(shared, fixed_clock, endpoint, metho
     """R-70/R-71: org B's contract or organisation id answers as if it did not exist."""
     app, world = shared.app, shared.world
     if target == "other_organisation":
-        ids = {"contract_id": world.contract_b, "organisation_id": world.org_b}
+        ids = route_ids(app, world, endpoint, org="b")
         expected = MAY_SEE_OTHER[(endpoint, method)].get(actor, _refused(endpoint, actor))
     else:
-        ids = {"contract_id": MISSING_ID, "organisation_id": MISSING_ID}
+        ids = dict.fromkeys(
+            ("contract_id", "organisation_id", "request_id", "token_id"), MISSING_ID
+        )
         expected = _refused(endpoint, actor)
     client = app.test_client()
     become(app, client, world, actor)
     url = url_of(app, endpoint, **ids)
     data = post_data(endpoint, world, actor, org="b") if method == "POST" else None
-    _check(_request(client, method, url, data), expected, world, f"{actor} {method} {url}")
+    try:
+        response = _request(client, method, url, data)
+    finally:
+        clear_pending_requests(app, world.contract_b)
+    _check(response, expected, world, f"{actor} {method} {url}", ids["contract_id"])
 
 
 def _entry_count(app: Flask) -> int:
@@ -231,3 +299,126 @@ def test_matrix_actors_are_who_they_claim(shared, fixed_clock):
             if actor in inside:
                 assert entry.organisation_id == inside[actor], actor
                 assert entry.ended_at is None, actor
+
+
+# --- the JSON API (/api/v1) ---------------------------------------------------------------
+# Columns as above, but for the API a column is that actor's user calling with its own
+# bearer token, never a signed-in cookie: anonymous sends no token (401), and the "viewing"
+# column calls with the support staff's own token, since a token is never inside a
+# customer's portal. Staff see any contract, as in the back office, but request nothing
+# (R-72); only staff record usage (R-15). The rows join MATRIX and MAY_SEE_OTHER after the
+# page tests above took their parameters: the completeness tests see every route, and the
+# API rows run below, with tokens and JSON bodies.
+from tests.web.routes import (  # noqa: E402
+    api_body,
+    bearer,
+    make_api_tokens,
+    pending_request,
+)
+
+# fmt: off
+API_MATRIX: dict[tuple[str, str], tuple[Expected, ...]] = {
+    #          anon    member  admin   o_adm   sales   o_sal   agncy   o_agc   suppt   viewg   billg
+    ("api.openapi", "GET"):
+        (200,    200,    200,    200,    200,    200,    200,    200,    200,    200,    200),
+    # Everyone lists what they may see (B's administrator and agents: B's contract).
+    ("api.contracts", "GET"):
+        (401,    200,    200,    200,    200,    200,    200,    200,    200,    200,    200),
+    ("api.contract", "GET"):
+        (401,    200,    200,    404,    200,    404,    200,    404,    200,    200,    200),
+    # Anyone who may see the contract may ask for a quote; it changes nothing.
+    ("api.quote", "POST"):
+        (401,    200,    200,    404,    200,    404,    200,    404,    200,    200,    200),
+    ("api.requests", "GET"):
+        (401,    200,    200,    404,    200,    404,    200,    404,    200,    200,    200),
+    # R-70/R-71: administrators and agents request; members and staff may not (R-72).
+    ("api.submit", "POST"):
+        (401,    403,    201,    404,    201,    404,    201,    404,    403,    403,    403),
+    ("api.request_detail", "GET"):
+        (401,    200,    200,    404,    200,    404,    200,    404,    200,    200,    200),
+    ("api.withdraw", "POST"):
+        (401,    403,    200,    404,    200,    404,    200,    404,    403,    403,    403),
+    ("api.usage", "POST"):
+        (401,    403,    403,    404,    403,    404,    403,    404,    201,    201,    201),
+}
+# fmt: on
+
+
+def _seeing_b(people: Expected, staff: Expected) -> dict[str, Expected]:
+    """For org B's contract (or a request of it): what B's administrator and agents get, and
+    what staff get."""
+    return {
+        **dict.fromkeys(("other_admin", "other_sales_agent", "other_agency_agent"), people),
+        **dict.fromkeys(("support", "support_viewing", "billing"), staff),
+    }
+
+
+API_MAY_SEE_OTHER: dict[tuple[str, str], dict[str, Expected]] = {
+    ("api.contract", "GET"): _seeing_b(200, 200),
+    ("api.quote", "POST"): _seeing_b(200, 200),
+    ("api.requests", "GET"): _seeing_b(200, 200),
+    ("api.submit", "POST"): _seeing_b(201, 403),
+    ("api.request_detail", "GET"): _seeing_b(200, 200),
+    ("api.withdraw", "POST"): _seeing_b(200, 403),
+    ("api.usage", "POST"): _seeing_b(403, 201),
+}
+MATRIX.update(API_MATRIX)
+MAY_SEE_OTHER.update(API_MAY_SEE_OTHER)
+
+
+@pytest.fixture(scope="module")
+def api_tokens(shared) -> dict[str, str]:
+    return make_api_tokens(shared.app, shared.world)
+
+
+def _call_api(shared, tokens, endpoint: str, method: str, actor: str, *, org: str, ids=None):
+    """One API call as `actor`, on org A's or B's contract (or `ids`), from a clean state:
+    nothing pending, and a fresh pending request for the routes that take a request id."""
+    app, world = shared.app, shared.world
+    contract_id = world.contract_a if org == "a" else world.contract_b
+    admin = world.ids["admin" if org == "a" else "other_admin"]
+    clear_pending_requests(app, contract_id)
+    if ids is None:
+        ids = {"contract_id": contract_id}
+        if "request_id" in next(iter(app.url_map.iter_rules(endpoint))).arguments:
+            ids["request_id"] = pending_request(app, contract_id, admin)
+    url = url_of(app, endpoint, **ids)
+    body = api_body(endpoint, world, actor, org=org) if method == "POST" else None
+    try:
+        response = app.test_client().open(
+            url, method=method, json=body, headers=bearer(tokens, actor)
+        )
+    finally:
+        clear_pending_requests(app, contract_id)  # leave the shared world as it was
+    # Whatever the answer, it is JSON and never cached.
+    assert response.is_json, f"{actor} {method} {url}: {response.content_type}"
+    assert response.headers["Cache-Control"] == "no-store"
+    return response, f"{actor} {method} {url}"
+
+
+@pytest.mark.parametrize("actor", ACTOR_KINDS)
+@pytest.mark.parametrize(("endpoint", "method"), list(API_MATRIX))
+def test_api_permission_matrix(shared, fixed_clock, api_tokens, endpoint, method, actor):
+    """R-70..R-72 through the API: what each actor's own token gets, with org A's objects."""
+    expected = API_MATRIX[(endpoint, method)][ACTOR_KINDS.index(actor)]
+    response, context = _call_api(shared, api_tokens, endpoint, method, actor, org="a")
+    _check(response, expected, shared.world, context)
+
+
+@pytest.mark.parametrize("target", ["other_organisation", "nonexistent"])
+@pytest.mark.parametrize("actor", ACTOR_KINDS)
+@pytest.mark.parametrize(("endpoint", "method"), list(API_MAY_SEE_OTHER))
+def test_api_other_organisations_ids_answer_404(
+    shared, fixed_clock, api_tokens, endpoint, method, actor, target
+):
+    """R-70/R-71: through the API too, org B's ids answer as if they did not exist (404);
+    without a token nothing is found out at all (401)."""
+    refused = 401 if actor == "anonymous" else 404
+    if target == "other_organisation":
+        ids = None
+        expected = API_MAY_SEE_OTHER[(endpoint, method)].get(actor, refused)
+    else:
+        ids = {"contract_id": MISSING_ID, "request_id": MISSING_ID}
+        expected = refused
+    response, context = _call_api(shared, api_tokens, endpoint, method, actor, org="b", ids=ids)
+    _check(response, expected, shared.world, context)

@@ -377,3 +377,21 @@ def test_api_tokens_cannot_be_managed_while_viewing_as_the_customer(app, world):
     view_as(staff, world.org_a, world.ids["admin"])
     assert staff.get("/account/api-tokens").status_code == 403
     assert staff.post("/account/api-tokens", data={"name": "x"}).status_code == 403
+
+
+def test_the_live_quote_keeps_the_language_switch_on_the_choice_shown(admin, world):
+    """After an htmx swap, switching language returns to the choice now on screen."""
+    url = f"/contracts/{world.contract_a}/end?kind=cancellation&on=2027-05-20"
+    page = _text(admin.get(url, headers={"HX-Request": "true"}))
+    escaped = url.replace("&", "&amp;")
+    assert f'id="next" name="next" value="{escaped}" hx-swap-oob="true"' in page
+    assert "hx-swap-oob" not in _text(admin.get(url))  # a full page has the form itself
+
+
+def test_a_date_left_from_an_upgrade_gives_way_to_the_earliest_month_end(app, admin, world):
+    """R-22: switching the plan to a cheaper one offers month ends, starting with the earliest."""
+    cheap = add_plan(app, world, code="iw-30", fee=30_000, capacity=30)
+    page = _text(admin.get(f"/contracts/{world.contract_a}/change?plan={cheap}&on=2027-03-11"))
+    assert _testid(page, "quote-termination-on") == "April 20, 2027"
+    assert _testid(page, "charge-initial_fee") == "¥30,000"
+    assert _testid(page, "quote-new-start").startswith("April 21, 2027")

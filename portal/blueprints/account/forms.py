@@ -26,7 +26,10 @@ class PasswordForm(FlaskForm):
 class ApiTokenForm(FlaskForm):
     name = StringField(
         _l("Token name"),
-        validators=[DataRequired(_l("Name the token, e.g. the system that uses it.")), at_most(100)],
+        validators=[
+            DataRequired(_l("Name the token, e.g. the system that uses it.")),
+            at_most(100),
+        ],
     )
 
 

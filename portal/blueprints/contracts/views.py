@@ -25,13 +25,14 @@ from portal.clock import clock
 from portal.domain import calendar
 from portal.domain.quotes import Quote, Refusal, RequestKind
 from portal.extensions import db, htmx
-from portal.models import Contract, ContractRequest, Plan
+from portal.models import Contract, Plan
 from portal.permissions import (
     Actor,
     can_request_changes,
     can_see_access_records,
     can_use_customer_portal,
     get_contract_or_404,
+    get_request_or_404,
 )
 from portal.services import contracts as contract_service
 from portal.services import documents as document_service
@@ -188,6 +189,7 @@ def _request_page(contract_id: int, purpose: Purpose, *, status: int = 200, erro
         "may_confirm": can_request_changes(actor),
         "error": error,
         "pending": request_service.pending_request(contract),
+        "htmx_swap": bool(htmx),
     }
     template = "contracts/_request_panel.html" if htmx else "contracts/request_form.html"
     return render_template(template, **context), status
@@ -262,19 +264,12 @@ def confirm(contract_id: int):
     )
 
 
-def _request_or_404(contract: Contract, request_id: int) -> ContractRequest:
-    found = db.session.get(ContractRequest, request_id)
-    if found is None or found.contract_id != contract.id:
-        abort(404)
-    return found
-
-
 @bp.get("/contracts/<int:contract_id>/requests/<int:request_id>")
 @login_required
 def request_detail(contract_id: int, request_id: int):
     actor = _customer_actor()
     contract = get_contract_or_404(contract_id, actor)
-    found = _request_or_404(contract, request_id)
+    found = get_request_or_404(contract, request_id)
     return render_template(
         "contracts/request.html",
         contract=contract,
@@ -292,7 +287,7 @@ def request_pdf(contract_id: int, request_id: int):
     """The quote and confirmation of a request as PDF, in the reader's language."""
     actor = _customer_actor()
     contract = get_contract_or_404(contract_id, actor)
-    found = _request_or_404(contract, request_id)
+    found = get_request_or_404(contract, request_id)
     locale = str(get_locale() or current_app.config["BABEL_DEFAULT_LOCALE"])
     with force_locale(locale):
         pdf = document_service.request_pdf(found, actor, locale)
@@ -310,7 +305,7 @@ def withdraw(contract_id: int, request_id: int):
     """R-23: withdraw a pending request before its effective date."""
     actor = _customer_actor()
     contract = get_contract_or_404(contract_id, actor)
-    found = _request_or_404(contract, request_id)
+    found = get_request_or_404(contract, request_id)
     form = WithdrawForm()
     if not form.validate_on_submit():
         abort(400)

@@ -11,9 +11,20 @@ def _wants_json() -> bool:
     return request.path.startswith("/api/") or request.accept_mimetypes.best == "application/json"
 
 
+_CODES = {
+    400: "bad_request",
+    403: "forbidden",
+    404: "not_found",
+    405: "method_not_allowed",
+    429: "too_many_requests",
+}
+
+
 def _page(status: int, title: str, message: str):
     if _wants_json():
-        return {"error": message, "status": status}, status
+        # The API's one error shape (portal/blueprints/api/errors.py).
+        error = {"code": _CODES.get(status, "error"), "message": message, "field": None}
+        return {"error": error}, status
     return render_template("error.html", status=status, title=title, message=message), status
 
 

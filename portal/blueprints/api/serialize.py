@@ -1,0 +1,199 @@
+"""The JSON of contracts, quotes, requests and usage.
+
+R-71: agencies (取次店) act for their clients in everything but fees and invoices, so nothing
+sent to an agency's user carries an amount: monthly fees, charges, tax and totals are left
+out (quotes are copied key by key from a list of what is not an amount, so a key added to
+the quote later stays out until someone decides it may go in).
+"""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from decimal import Decimal
+from typing import Any
+
+from portal.clock import TOKYO
+from portal.domain.calendar import ContractCalendar
+from portal.models import Contract, ContractRequest, Plan, UsageReading
+from portal.permissions import Actor, can_request_changes, can_see_fees
+from portal.services import requests as request_service
+from portal.services.usage import UsageView
+
+# What of a quote an agency sees: dates, months and kinds, never an amount (R-71).
+QUOTE_KEYS_WITHOUT_AMOUNTS = (
+    "kind",
+    "notice_on",
+    "effective_on",
+    "invoice_month",
+    "earliest_effective_on",
+    "target_plan_id",
+    "new_fee_from",
+    "termination_choices",
+    "unexpired_months",
+    "minimum_term_end",
+    "new_service_start",
+    "new_term_anchor",
+    "new_minimum_term_end",
+    "new_minimum_months",
+    "renewal_notice_deadline",
+    "next_period",
+)
+CHARGE_KEYS_WITHOUT_AMOUNTS = ("kind", "tax_rate_percent", "on_new_contract", "months")
+
+
+def day(value: date | None) -> str | None:
+    return value.isoformat() if value is not None else None
+
+
+def instant(value: datetime | None) -> str | None:
+    """Instants are kept in UTC and given in Tokyo time (R-01), with their offset."""
+    return value.astimezone(TOKYO).isoformat() if value is not None else None
+
+
+def gigabytes(value: Decimal) -> str:
+    """Usage as a decimal string, so that 123.45 stays 123.45 in every client."""
+    return f"{value:.2f}"
+
+
+def plan(found: Plan | None, *, locale: str, fees: bool) -> dict[str, Any] | None:
+    if found is None:
+        return None
+    data: dict[str, Any] = {
+        "id": found.id,
+        "code": found.code,
+        "name": found.name(locale),
+        "capacity_gb": found.capacity_gb,
+        "minimum_months": found.minimum_months,
+    }
+    if fees:
+        data["monthly_fee"] = found.monthly_fee
+    return data
+
+
+def pending_summary(request: ContractRequest | None) -> dict[str, Any] | None:
+    if request is None:
+        return None
+    return {
+        "id": request.id,
+        "reference": request.reference,
+        "kind": request.kind.value,
+        "notice_on": day(request.notice_on),
+        "effective_on": day(request.effective_on),
+    }
+
+
+def contract(
+    found: Contract,
+    cal: ContractCalendar,
+    *,
+    actor: Actor,
+    locale: str,
+    pending: ContractRequest | None,
+) -> dict[str, Any]:
+    """A contract with its whole calendar on the Tokyo business date (R-02..R-06)."""
+    fees = can_see_fees(actor)
+    active = found.ended_on is None
+    data: dict[str, Any] = {
+        "id": found.id,
+        "organisation": {"id": found.organisation_id, "name": found.organisation.legal_name},
+        "service": {"code": found.service.code, "name": found.service.name(locale)},
+        "plan": plan(found.plan, locale=locale, fees=fees),
+        "status": found.status.value,
+        "sales_channel": found.sales_channel.value,
+        "minimum_months": found.minimum_months,
+        "service_start": day(cal.service_start),
+        "anchor_day": cal.anchor_day,
+        "term_anchor": day(cal.term_anchor),
+        "minimum_term_end": day(cal.minimum_term_end),
+        "in_minimum_term": cal.in_minimum_term,
+        "current_term": {
+            "start": day(cal.current_term.start),
+            "end": day(cal.current_term.end),
+            "number": cal.current_term.number,
+        },
+        "next_renewal_start": day(cal.next_renewal_start),
+        "renewal_notice_deadline": day(cal.renewal_notice_deadline),
+        "days_to_notice_deadline": cal.days_to_notice_deadline,
+        "agency_renewal_due": day(cal.agency_renewal_due),
+        "days_to_agency_renewal_due": cal.days_to_agency_renewal_due,
+        "ended_on": day(cal.ended_on),
+        "pending_request": pending_summary(pending),
+        "request_kinds": (
+            [k.value for k in request_service.kinds_for(found)] if active and not pending else []
+        ),
+    }
+    if fees:
+        data["monthly_fee"] = found.monthly_fee  # R-10: as sold, tax excluded
+    return data
+
+
+def quote(
+    stored: dict[str, Any],
+    *,
+    actor: Actor,
+    locale: str,
+    target_plan: Plan | None,
+    current_plan: Plan | None = None,
+) -> dict[str, Any]:
+    """A quote (Quote.to_json(), or the one a request keeps) with its plans' names."""
+    fees = can_see_fees(actor)
+    if fees:
+        data = dict(stored)
+    else:
+        data = {k: stored.get(k) for k in QUOTE_KEYS_WITHOUT_AMOUNTS}
+        data["charges"] = [
+            {k: c.get(k) for k in CHARGE_KEYS_WITHOUT_AMOUNTS} for c in stored.get("charges", [])
+        ]
+    data["amounts_included"] = fees
+    if current_plan is not None:
+        data["current_plan"] = plan(current_plan, locale=locale, fees=fees)
+    data["target_plan"] = plan(target_plan, locale=locale, fees=fees)
+    return data
+
+
+def request(found: ContractRequest, *, actor: Actor, locale: str) -> dict[str, Any]:
+    """A confirmed request (R-20, R-32): what was asked, the quote seen, who sent it and when."""
+    return {
+        "id": found.id,
+        "reference": found.reference,
+        "contract_id": found.contract_id,
+        "kind": found.kind.value,
+        "status": found.status.value,
+        "notice_on": day(found.notice_on),
+        "effective_on": day(found.effective_on),
+        "quote": quote(
+            found.quote,
+            actor=actor,
+            locale=locale,
+            target_plan=found.target_plan,
+            current_plan=found.from_plan,  # the plan when it was sent, whatever happened since
+        ),
+        "requested_at": instant(found.requested_at),
+        "requested_by": {"id": found.requested_by.id, "name": found.requested_by.name},
+        "via_api": found.via_api,
+        "withdrawn_at": instant(found.withdrawn_at),
+        "applied_at": instant(found.applied_at),
+        "can_withdraw": can_request_changes(actor) and request_service.can_withdraw(found),
+    }
+
+
+def reading(found: UsageReading) -> dict[str, Any]:
+    return {
+        "id": found.id,
+        "contract_id": found.contract_id,
+        "used_gb": gigabytes(found.used_gb),
+        "measured_at": instant(found.measured_at),
+        "recorded_at": instant(found.recorded_at),
+        "source": found.source.value,
+    }
+
+
+def usage(view: UsageView, *, actor: Actor, locale: str) -> dict[str, Any]:
+    """R-15: the latest reading against the plan's capacity, and the plan that would fit."""
+    return {
+        "latest": reading(view.reading) if view.reading is not None else None,
+        "capacity_gb": view.capacity_gb,
+        "percent": view.percent,
+        "over_capacity": view.over_capacity,
+        "suggested_plan": plan(view.suggested, locale=locale, fees=can_see_fees(actor)),
+    }

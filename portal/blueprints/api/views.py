@@ -1,0 +1,189 @@
+"""/api/v1: contracts with their calendar, quotes, requests and usage, by bearer token.
+
+Each view parses, loads (scoped: another organisation's id answers 404), asks permissions,
+calls one service and commits once, like the pages. Errors are ApiError (errors.py).
+"""
+
+from __future__ import annotations
+
+from flask import Blueprint, Response, request, url_for
+from flask_babel import get_locale
+from flask_babel import gettext as _
+
+from portal.blueprints.api import bodies, scope, serialize
+from portal.blueprints.api.auth import api_view, current_api_actor
+from portal.blueprints.api.errors import ApiError, forbidden, refused
+from portal.blueprints.api.openapi import document
+from portal.clock import clock
+from portal.domain.quotes import Refusal
+from portal.extensions import db
+from portal.models import Plan, UsageSource
+from portal.permissions import can_record_usage, can_request_changes, get_request_or_404
+from portal.services import requests as request_service
+from portal.services import usage as usage_service
+from portal.services.errors import Conflict, NotAllowed, PortalError
+from portal.services.requests import RequestRefused
+from portal.web import client_ip
+
+bp = Blueprint("api", __name__, url_prefix="/api/v1")
+
+
+@bp.after_request
+def _never_cached(response: Response) -> Response:
+    response.headers["Cache-Control"] = "no-store"
+    return response
+
+
+def _locale() -> str:
+    return str(get_locale())
+
+
+@bp.get("/openapi.json")
+@api_view(public=True)
+def openapi():
+    return document()
+
+
+@bp.get("/contracts")
+@api_view()
+def contracts():
+    actor = current_api_actor()
+    today = clock.today()
+    found = scope.contracts_of(actor)
+    pending = request_service.pending_by_contract([c.id for c in found])
+    return {
+        "contracts": [
+            serialize.contract(
+                c, c.calendar(today), actor=actor, locale=_locale(), pending=pending.get(c.id)
+            )
+            for c in found
+        ]
+    }
+
+
+@bp.get("/contracts/<int:contract_id>")
+@api_view()
+def contract(contract_id: int):
+    actor = current_api_actor()
+    found = scope.contract_or_404(actor, contract_id)
+    data = serialize.contract(
+        found,
+        found.calendar(clock.today()),
+        actor=actor,
+        locale=_locale(),
+        pending=request_service.pending_request(found),
+    )
+    data["requests"] = [
+        serialize.request(r, actor=actor, locale=_locale())
+        for r in request_service.requests_of(found)
+    ]
+    data["usage"] = serialize.usage(usage_service.view(found), actor=actor, locale=_locale())
+    return data
+
+
+@bp.post("/contracts/<int:contract_id>/quotes")
+@api_view()
+def quote(contract_id: int):
+    """R-32: what a request would do and cost; anyone who may see the contract may ask."""
+    actor = current_api_actor()
+    found = scope.contract_or_404(actor, contract_id)
+    body = bodies.json_object(bodies.QUOTE_FIELDS, required=frozenset({"kind"}))
+    choice = bodies.choice(body)
+    notice_on = bodies.optional_day(body, "notice_on")
+    result = request_service.make_quote(found, choice, notice_on)
+    if isinstance(result, Refusal):
+        raise refused(result)
+    target = db.session.get(Plan, result.target_plan_id) if result.target_plan_id else None
+    return serialize.quote(
+        result.to_json(), actor=actor, locale=_locale(), target_plan=target, current_plan=found.plan
+    )
+
+
+@bp.get("/contracts/<int:contract_id>/requests")
+@api_view()
+def requests(contract_id: int):
+    actor = current_api_actor()
+    found = scope.contract_or_404(actor, contract_id)
+    return {
+        "requests": [
+            serialize.request(r, actor=actor, locale=_locale())
+            for r in request_service.requests_of(found)
+        ]
+    }
+
+
+@bp.post("/contracts/<int:contract_id>/requests")
+@api_view()
+def submit(contract_id: int):
+    """R-20/R-32: the request is the written notice, given today; R-23: one pending at a time."""
+    actor = current_api_actor()
+    found = scope.contract_or_404(actor, contract_id)
+    if not can_request_changes(actor):
+        raise forbidden(_("You may see quotes but not make requests on this contract."))
+    body = bodies.json_object(bodies.REQUEST_FIELDS, required=frozenset({"kind"}))
+    choice = bodies.choice(body)
+    try:
+        created = request_service.submit(
+            actor,
+            found,
+            choice,
+            ip=client_ip(),
+            user_agent=request.headers.get("User-Agent", ""),
+            via_api=True,
+        )
+    except RequestRefused as exc:
+        raise refused(exc.refusal) from exc
+    except NotAllowed as exc:
+        raise forbidden(str(exc)) from exc
+    db.session.commit()
+    location = url_for("api.request_detail", contract_id=found.id, request_id=created.id)
+    return serialize.request(created, actor=actor, locale=_locale()), 201, {"Location": location}
+
+
+@bp.get("/contracts/<int:contract_id>/requests/<int:request_id>")
+@api_view()
+def request_detail(contract_id: int, request_id: int):
+    actor = current_api_actor()
+    found = get_request_or_404(scope.contract_or_404(actor, contract_id), request_id)
+    return serialize.request(found, actor=actor, locale=_locale())
+
+
+@bp.post("/contracts/<int:contract_id>/requests/<int:request_id>/withdraw")
+@api_view()
+def withdraw(contract_id: int, request_id: int):
+    """R-23: a pending request can be withdrawn before its effective date."""
+    actor = current_api_actor()
+    found = get_request_or_404(scope.contract_or_404(actor, contract_id), request_id)
+    if not can_request_changes(actor):
+        raise forbidden(_("You may not withdraw requests on this contract."))
+    try:
+        request_service.withdraw(actor, found, ip=client_ip())
+    except NotAllowed as exc:
+        raise forbidden(str(exc)) from exc
+    except Conflict as exc:
+        raise ApiError(409, "not_withdrawable", str(exc)) from exc
+    db.session.commit()
+    return serialize.request(found, actor=actor, locale=_locale())
+
+
+@bp.post("/contracts/<int:contract_id>/usage")
+@api_view()
+def usage(contract_id: int):
+    """R-15: the provider's systems report storage used; the same measurement is kept once."""
+    actor = current_api_actor()
+    found = scope.contract_or_404(actor, contract_id)
+    if not can_record_usage(actor):
+        raise forbidden()
+    body = bodies.json_object(bodies.USAGE_FIELDS, required=frozenset({"used_gb", "measured_at"}))
+    measured_at = bodies.instant(body, "measured_at")
+    try:
+        used_gb = usage_service.parse_used_gb(body["used_gb"])
+        reading, created = usage_service.record(
+            found, used_gb, measured_at, source=UsageSource.API, user=actor.user, ip=client_ip()
+        )
+    except usage_service.DifferentReading as exc:
+        raise ApiError(409, "different_reading", str(exc), field=exc.field) from exc
+    except PortalError as exc:
+        raise ApiError(422, "invalid", str(exc), field=exc.field) from exc
+    db.session.commit()
+    return serialize.reading(reading), 201 if created else 200
