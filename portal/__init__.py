@@ -59,16 +59,31 @@ def register_blueprints(app: Flask) -> None:
     from portal.blueprints.account.views import bp as account_bp
     from portal.blueprints.api.views import bp as api_bp
     from portal.blueprints.auth.views import bp as auth_bp
+    from portal.blueprints.billing.views import bp as billing_bp
     from portal.blueprints.contracts.views import bp as contracts_bp
+    from portal.blueprints.invoices.views import bp as invoices_bp
+    from portal.blueprints.invoices.views import webhook_bp
     from portal.blueprints.main.views import bp as main_bp
     from portal.blueprints.partners.views import bp as partners_bp
     from portal.blueprints.staff.views import bp as staff_bp
     from portal.extensions import csrf
 
-    for bp in (main_bp, auth_bp, account_bp, contracts_bp, partners_bp, staff_bp, api_bp):
+    for bp in (
+        main_bp,
+        auth_bp,
+        account_bp,
+        contracts_bp,
+        invoices_bp,
+        partners_bp,
+        staff_bp,
+        billing_bp,
+        api_bp,
+    ):
         app.register_blueprint(bp)
     # The API authenticates by bearer token, never by cookie: no forged form can ride on it.
     csrf.exempt(api_bp)
+    app.register_blueprint(webhook_bp)
+    csrf.exempt(webhook_bp)
 
 
 def register_templates(app: Flask) -> None:

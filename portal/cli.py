@@ -20,7 +20,11 @@ def seed_demo() -> None:
 
     loaded = demo.load(clock.today())
     db.session.commit()
-    click.echo("Demo data loaded." if loaded else "Demo data already present; nothing changed.")
+    if loaded:
+        issued = demo.issue_past_invoices(clock.today())
+        click.echo(f"Demo data loaded, with {issued} past invoice(s).")
+    else:
+        click.echo("Demo data already present; nothing changed.")
 
 
 @portal_cli.command("demo-logins")
@@ -103,6 +107,37 @@ def apply_due(quiet: bool) -> None:
         f"agency contracts ended {summary.agency_expired}; "
         f"left to a concurrent run {summary.skipped}."
     )
+
+
+@portal_cli.command("issue-invoices")
+@click.option("--quiet", is_flag=True, help="Print only the summary.")
+@click.option("--no-pdf", is_flag=True, help="Issue only; leave the PDFs to render-invoices.")
+def issue_invoices(quiet: bool, no_pdf: bool) -> None:
+    """Scheduled (daily, after apply-due): issue the invoices due today (R-41), then render
+    their PDFs once (R-42). Safe to run twice, or twice at once: nothing is issued twice."""
+    from portal.services import invoicing
+    from portal.services.apply import apply_due
+
+    today = clock.today()
+    echo = None if quiet else click.echo
+    apply_due(today)  # charges due today reach the ledger before the invoices read it
+    summary = invoicing.issue_invoices(today, progress=echo)
+    click.echo(
+        f"{today.isoformat()}: billing month {summary.billing_month}: issued {summary.issued} "
+        f"invoice(s), {summary.lines} line(s), total ¥{summary.total:,}; "
+        f"already issued {summary.skipped}."
+    )
+    if not no_pdf:
+        rendered = invoicing.render_pending_pdfs(progress=echo)
+        click.echo(f"Rendered {rendered} PDF(s).")
+
+
+@portal_cli.command("render-invoices")
+def render_invoices() -> None:
+    """Render and store the PDF of every issued document that has none yet (R-42)."""
+    from portal.services import invoicing
+
+    click.echo(f"Rendered {invoicing.render_pending_pdfs(progress=click.echo)} PDF(s).")
 
 
 def register(app: Flask) -> None:

@@ -18,6 +18,7 @@ from portal.models import (
     ContractRequest,
     CustomerRole,
     EntryKind,
+    Invoice,
     Organisation,
     PartnerAssignment,
     PartnerKind,
@@ -134,6 +135,43 @@ def can_record_usage(actor: Actor) -> bool:
     return is_staff(actor)
 
 
+def can_see_invoices(actor: Actor) -> bool:
+    """Administrators, sales agents for their clients, members when their administrator allows
+    it, and staff viewing as the customer; agencies never (R-71)."""
+    organisation = actor.organisation
+    if organisation is None or not can_see_fees(actor):
+        return False
+    if is_agent(actor) or actor.is_staff_view or is_customer_admin(actor):
+        return True
+    return actor.customer_role == CustomerRole.MEMBER and organisation.members_see_invoices
+
+
+def can_pay_invoices(actor: Actor) -> bool:
+    """Administrators and sales agents pay; never staff viewing as the customer (R-72)."""
+    if actor.is_staff_view or not can_see_invoices(actor):
+        return False
+    return is_customer_admin(actor) or is_agent(actor)
+
+
+def can_set_invoice_access(actor: Actor) -> bool:
+    """The customer's own administrators decide whether members see invoices (R-70)."""
+    return is_customer_admin(actor)
+
+
+def can_search_invoices(actor: Actor) -> bool:
+    """Every back-office role looks up documents (the Electronic Bookkeeping Act's search)."""
+    return is_staff(actor)
+
+
+def can_manage_billing(actor: Actor) -> bool:
+    """Billing staff (and staff administrators) record payments and send reminders (R-33, R-43)."""
+    return is_staff(actor) and actor.user.staff_role in (StaffRole.BILLING, StaffRole.ADMINISTRATOR)
+
+
+def can_issue_credit_notes(actor: Actor) -> bool:
+    return can_manage_billing(actor)
+
+
 def can_onboard(actor: Actor) -> bool:
     return is_staff(actor) and actor.user.staff_role in (StaffRole.SUPPORT, StaffRole.ADMINISTRATOR)
 
@@ -181,6 +219,18 @@ def get_request_or_404(contract: Contract, request_id: int) -> ContractRequest:
     if found is None:
         abort(404)
     return found
+
+
+def get_invoice_or_404(invoice_id: int, actor: Actor) -> Invoice:
+    """An invoice or credit note of the organisation whose portal the actor is in."""
+    invoice = db.session.scalar(
+        sa.select(Invoice).where(
+            Invoice.id == invoice_id, Invoice.organisation_id == actor.organisation_id
+        )
+    )
+    if invoice is None or actor.organisation_id is None:
+        abort(404)
+    return invoice
 
 
 def get_contract_for_staff_or_404(contract_id: int, actor: Actor) -> Contract:

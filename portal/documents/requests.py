@@ -21,34 +21,22 @@ from flask_babel import force_locale, ngettext
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from reportlab.lib import colors
-from reportlab.lib.pagesizes import A4
 from reportlab.lib.styles import ParagraphStyle
 from reportlab.lib.units import mm
 from reportlab.pdfgen.canvas import Canvas
 from reportlab.platypus import Paragraph, SimpleDocTemplate, Spacer, Table, TableStyle
 from reportlab.platypus.flowables import Flowable
 
-from portal.clock import TOKYO
+from portal.documents.common import GRID as _GRID
+from portal.documents.common import LOCALES, format_day, format_instant, format_rate, format_yen
+from portal.documents.common import MARGIN as _MARGIN
+from portal.documents.common import MUTED as _MUTED
+from portal.documents.common import PAGE as _PAGE
+from portal.documents.common import SHADE as _SHADE
+from portal.documents.common import WIDTH as _WIDTH
 from portal.documents.fonts import register_fonts
 from portal.domain.calendar import BillingMonth
 from portal.domain.quotes import Charge, ChargeKind, Quote, RequestKind
-
-LOCALES = ("ja", "en")
-
-_EN_MONTHS = (
-    "January",
-    "February",
-    "March",
-    "April",
-    "May",
-    "June",
-    "July",
-    "August",
-    "September",
-    "October",
-    "November",
-    "December",
-)
 
 _KIND_LABELS = {
     RequestKind.UPGRADE: _l("Plan upgrade"),
@@ -76,13 +64,7 @@ _NOTICE_RULES = {
     RequestKind.AGENCY_RENEWAL: "R-06",
 }
 
-_PAGE = A4
-_MARGIN = 18 * mm
-_WIDTH = _PAGE[0] - 2 * _MARGIN
 _RULE_WIDTH = 18 * mm
-_GRID = colors.HexColor("#b8b8b8")
-_SHADE = colors.HexColor("#f0f0f0")
-_MUTED = colors.HexColor("#555555")
 
 
 @dataclass(frozen=True)
@@ -115,31 +97,6 @@ class RequestDocument:
             raise ValueError("issued_at must be timezone-aware")
         if self.is_confirmation and not self.reference:
             raise ValueError("a confirmation needs the request's reference")
-
-
-# --- formats ----------------------------------------------------------------------------
-
-
-def format_day(day: date, locale: str) -> str:
-    """A date as "2027年4月20日" in Japanese and "20 April 2027" in English."""
-    if locale == "ja":
-        return f"{day.year}年{day.month}月{day.day}日"
-    return f"{day.day} {_EN_MONTHS[day.month - 1]} {day.year}"
-
-
-def format_instant(instant: datetime, locale: str) -> str:
-    """R-01: an instant in Tokyo time, to the minute."""
-    tokyo = instant.astimezone(TOKYO)
-    return f"{format_day(tokyo.date(), locale)} {tokyo:%H:%M} JST"
-
-
-def format_yen(amount: int) -> str:
-    """R-13: whole yen, "¥385,000", in both languages."""
-    return f"-¥{-amount:,}" if amount < 0 else f"¥{amount:,}"
-
-
-def format_rate(rate_percent: int) -> str:
-    return f"{rate_percent}%"
 
 
 # --- the document -----------------------------------------------------------------------

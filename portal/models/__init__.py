@@ -4,6 +4,19 @@ from portal.models.audit import AccountEntry, AuditEvent, EntryKind
 from portal.models.base import Base
 from portal.models.catalog import Plan, PriceList, Provider, Service
 from portal.models.contracts import Contract, ContractEvent, ContractStatus
+from portal.models.invoices import (
+    DocumentCounter,
+    DocumentKind,
+    Invoice,
+    InvoiceLine,
+    InvoiceState,
+    InvoiceStatus,
+    Payment,
+    PaymentMethod,
+    PaymentReminder,
+    StripeCustomer,
+    StripeEvent,
+)
 from portal.models.organisations import (
     Organisation,
     PartnerAssignment,
@@ -23,6 +36,17 @@ from portal.models.requests import (
 from portal.models.users import CustomerRole, StaffRole, User, UserKind, UserSession
 
 __all__ = [
+    "DocumentCounter",
+    "DocumentKind",
+    "Invoice",
+    "InvoiceLine",
+    "InvoiceState",
+    "InvoiceStatus",
+    "Payment",
+    "PaymentMethod",
+    "PaymentReminder",
+    "StripeCustomer",
+    "StripeEvent",
     "ApiToken",
     "ContractRequest",
     "LedgerCharge",

@@ -42,6 +42,8 @@ class Organisation(Base):
         enum_type(SalesChannel, "sales_channel"), default=SalesChannel.DIRECT
     )
     locale: Mapped[str] = mapped_column(sa.String(5), default="ja")  # language of documents
+    # Whether the administrators let members see invoices (issue 4, R-70).
+    members_see_invoices: Mapped[bool] = mapped_column(default=False, server_default=sa.false())
     created_at: Mapped[datetime] = mapped_column(default=now)
 
     partners: Mapped[list[PartnerCompany]] = relationship(

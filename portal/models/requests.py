@@ -134,6 +134,8 @@ class LedgerCharge(Base):
     bills_on: Mapped[date]  # the first day of that billing month: the invoice's issue date
     accrued_on: Mapped[date]
     created_at: Mapped[datetime] = mapped_column(default=now)
+    # The invoice that carried it; None while it waits.
+    invoice_id: Mapped[int | None] = mapped_column(sa.ForeignKey("invoices.id"), index=True)
 
     contract: Mapped[Contract] = relationship()
     request: Mapped[ContractRequest | None] = relationship()

@@ -30,6 +30,7 @@ from portal.models import (
     SalesChannel,
 )
 from portal.services import audit
+from portal.transaction import begin_writing
 
 _ONE_DAY = timedelta(days=1)
 
@@ -316,6 +317,7 @@ def expire_agency_contracts(today: date) -> int:
 
 
 def _insert_once(event: ContractEvent) -> bool:
+    begin_writing()  # SQLite: the savepoint must not be the transaction (portal/transaction.py)
     try:
         with db.session.begin_nested():
             db.session.add(event)

@@ -34,6 +34,7 @@ from portal.permissions import Actor, can_request_changes
 from portal.presentation import long_date
 from portal.services import audit
 from portal.services.errors import Conflict, NotAllowed, PortalError
+from portal.transaction import begin_writing
 
 MAX_USER_AGENT = 300
 
@@ -284,6 +285,7 @@ def submit(
         user_agent=user_agent[:MAX_USER_AGENT],
         via_api=via_api,
     )
+    begin_writing()  # SQLite: the savepoint must not be the transaction (portal/transaction.py)
     try:
         with db.session.begin_nested():
             db.session.add(request)

@@ -17,6 +17,7 @@ from portal.models import Contract, Plan, UsageReading, UsageSource, User
 from portal.services import audit
 from portal.services.errors import Conflict, PortalError
 from portal.services.requests import price_terms
+from portal.transaction import begin_writing
 
 MAX_USED_GB = Decimal("9999999999.99")
 # A reading may be a little ahead of our clock (the service's clock drifts), never days ahead.
@@ -71,6 +72,7 @@ def record(
         source=source,
         recorded_by_id=user.id if user else None,
     )
+    begin_writing()  # SQLite: the savepoint must not be the transaction (portal/transaction.py)
     try:
         with db.session.begin_nested():
             db.session.add(reading)

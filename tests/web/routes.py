@@ -43,6 +43,13 @@ def post_data(endpoint: str, world: World, actor: str, *, org: str = "a") -> dic
         "staff.record_usage": {"used_gb": "12.5", "measured_at": "2027-02-01T09:00"},
         "account.tokens": {"name": f"matrix {actor}"},
         "account.revoke_token": {},
+        "invoices.access": {},
+        "invoices.pay": {},
+        # Billing staff get a field error (422), so the shared world keeps the invoice open.
+        "billing.record_payment": {"method": "bank_transfer", "received_on": "", "reference": "m"},
+        "billing.issue_credit_note": {"amount": "1000", "tax_rate_percent": "10", "reason": "x"},
+        "billing.send_reminder": {},
+        "stripe_webhook.stripe_webhook": {},
     }
     return forms[endpoint]
 
@@ -156,7 +163,27 @@ def route_ids(app: Flask, world: World, endpoint: str, *, org: str = "a") -> dic
         ids["request_id"] = pending_request(app, contract_id, world.ids[admin])
     if "token_id" in arguments:
         ids["token_id"] = own_token(app, world, admin)
+    if "invoice_id" in arguments:
+        ids["invoice_id"] = first_invoice(app, world, org)
     return ids
+
+
+def first_invoice(app: Flask, world: World, org: str) -> int:
+    """The first invoice of org A (or B): the initial fee at service start (made once)."""
+    key = f"invoice_{org}"
+    if key not in world.ids:
+        from portal.clock import clock as portal_clock
+        from portal.models import Invoice
+        from portal.services.invoicing import issue_invoices
+
+        with app.app_context():
+            issue_invoices(world_service_start)
+            for organisation_id, invoice_id in db.session.execute(
+                sa.select(Invoice.organisation_id, Invoice.id)
+            ):
+                world.ids[f"invoice_{'a' if organisation_id == world.org_a else 'b'}"] = invoice_id
+        assert portal_clock.is_fixed
+    return world.ids[key]
 
 
 def agency_contract(app: Flask, world: World) -> int:

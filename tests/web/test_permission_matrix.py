@@ -48,6 +48,8 @@ CONTRACT = Redirect("/contracts/{contract}")  # back to the contract (after a wi
 REQUEST = Redirect("/contracts/{contract}/requests/*")  # the confirmed request's page
 S_CON = Redirect("/staff/contracts/{contract}")  # back to the staff's contract page
 TOKENS = Redirect("/account/api-tokens")
+INVOICES = Redirect("/invoices")
+OVERDUE = Redirect("/staff/invoices/overdue")
 
 Expected = int | Redirect
 
@@ -141,6 +143,44 @@ MATRIX: dict[tuple[str, str], tuple[Expected, ...]] = {
         (LOGIN,  201,    201,    201,    201,    201,    201,    201,    201,    403,    201),
     ("account.revoke_token", "POST"):
         (LOGIN,  404,    TOKENS, 404,    404,    404,    404,    404,    404,    403,    404),
+    # Invoices: administrators, sales agents and staff viewing as the customer see
+    # them; members only when their administrator allows it (not in this world); agencies
+    # never. Only the customer's administrators decide what members see.
+    ("invoices.index", "GET"):
+        (LOGIN,  403,    200,    200,    200,    200,    403,    403,    404,    200,    404),
+    ("invoices.access", "POST"):
+        (LOGIN,  403,    INVOICES, INVOICES, 403,  403,    403,    403,    404,    403,    404),
+    ("invoices.detail", "GET"):
+        (LOGIN,  403,    200,    404,    200,    404,    403,    403,    404,    200,    404),
+    ("invoices.pdf", "GET"):
+        (LOGIN,  403,    200,    404,    200,    404,    403,    403,    404,    200,    404),
+    # administrators and sales agents pay (503 here: no Stripe in this world);
+    # staff viewing as the customer may not.
+    ("invoices.pay", "POST"):
+        (LOGIN,  403,    503,    404,    503,    404,    403,    403,    404,    403,    404),
+    ("invoices.paid", "GET"):
+        (LOGIN,  403,    200,    404,    200,    404,    403,    403,    404,    200,    404),
+    # The back office's documents (R-40..R-43): every staff role searches and reads; billing
+    # staff record payments, issue credit notes and send reminders.
+    ("billing.search", "GET"):
+        (LOGIN,  404,    404,    404,    404,    404,    404,    404,    200,    403,    200),
+    ("billing.export", "GET"):
+        (LOGIN,  404,    404,    404,    404,    404,    404,    404,    200,    403,    200),
+    ("billing.overdue", "GET"):
+        (LOGIN,  404,    404,    404,    404,    404,    404,    404,    200,    403,    200),
+    ("billing.detail", "GET"):
+        (LOGIN,  404,    404,    404,    404,    404,    404,    404,    200,    403,    200),
+    ("billing.pdf", "GET"):
+        (LOGIN,  404,    404,    404,    404,    404,    404,    404,    200,    403,    200),
+    ("billing.record_payment", "POST"):
+        (LOGIN,  404,    404,    404,    404,    404,    404,    404,    403,    403,    422),
+    ("billing.issue_credit_note", "POST"):
+        (LOGIN,  404,    404,    404,    404,    404,    404,    404,    403,    403,    422),
+    ("billing.send_reminder", "POST"):
+        (LOGIN,  404,    404,    404,    404,    404,    404,    404,    403,    403,    OVERDUE),
+    # Stripe's webhook trusts only its signature: without one, 400 for everyone.
+    ("stripe_webhook.stripe_webhook", "POST"):
+        (400,    400,    400,    400,    400,    400,    400,    400,    400,    400,    400),
 }
 # fmt: on
 
@@ -222,6 +262,16 @@ MAY_SEE_OTHER: dict[tuple[str, str], dict[str, Expected]] = {
     ("contracts.withdraw", "POST"): dict.fromkeys(B_PEOPLE, CONTRACT),
     # The token here is B's administrator's own.
     ("account.revoke_token", "POST"): {"other_admin": TOKENS, "support_viewing": 403},
+    ("invoices.detail", "GET"): {"other_admin": 200, "other_sales_agent": 200},
+    ("invoices.pdf", "GET"): {"other_admin": 200, "other_sales_agent": 200},
+    ("invoices.pay", "POST"): {"other_admin": 503, "other_sales_agent": 503},
+    ("invoices.paid", "GET"): {"other_admin": 200, "other_sales_agent": 200},
+    # Staff see every organisation's documents: "another organisation" is not a thing here.
+    ("billing.detail", "GET"): {"support": 200, "billing": 200},
+    ("billing.pdf", "GET"): {"support": 200, "billing": 200},
+    ("billing.record_payment", "POST"): {"support": 403, "billing": 422},
+    ("billing.issue_credit_note", "POST"): {"support": 403, "billing": 422},
+    ("billing.send_reminder", "POST"): {"support": 403, "billing": OVERDUE},
 }
 
 
@@ -229,7 +279,14 @@ def _refused(endpoint: str, actor: str) -> Expected:
     if actor == "anonymous":
         return LOGIN
     if actor == "support_viewing" and (
-        endpoint.startswith("staff.") or endpoint == "account.revoke_token"
+        endpoint.startswith(("staff.", "billing.")) or endpoint == "account.revoke_token"
+    ):
+        return 403
+    # Members (unless allowed) and agencies may see no invoice at all: 403 whatever the id.
+    if endpoint.startswith("invoices.") and actor in (
+        "member",
+        "agency_agent",
+        "other_agency_agent",
     ):
         return 403
     return 404
@@ -257,7 +314,7 @@ def test_other_organisations_ids_answer_404(shared, fixed_clock, endpoint, metho
         expected = MAY_SEE_OTHER[(endpoint, method)].get(actor, _refused(endpoint, actor))
     else:
         ids = dict.fromkeys(
-            ("contract_id", "organisation_id", "request_id", "token_id"), MISSING_ID
+            ("contract_id", "organisation_id", "request_id", "token_id", "invoice_id"), MISSING_ID
         )
         expected = _refused(endpoint, actor)
     client = app.test_client()

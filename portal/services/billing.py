@@ -1,0 +1,440 @@
+"""The back office's invoices: search and CSV export (R-42), overdue invoices and payment
+reminders (R-33).
+
+R-42 / the Electronic Bookkeeping Act: issued documents can be searched by issue date, amount
+(total, tax included) and counterparty (the recipient as frozen on the document), each alone
+or combined. The CSV export takes the same criteria, so what a search shows is what it exports.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import math
+from collections import defaultdict
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import date, timedelta
+
+import sqlalchemy as sa
+from flask_babel import gettext as _
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import selectinload
+
+from portal.clock import TOKYO
+from portal.extensions import db
+from portal.models import (
+    DocumentKind,
+    Invoice,
+    InvoiceLine,
+    InvoiceState,
+    InvoiceStatus,
+    Payment,
+    PaymentReminder,
+    PendingNotice,
+)
+from portal.permissions import Actor, can_manage_billing
+from portal.services import audit, invoicing
+from portal.services.errors import Conflict, NotAllowed
+from portal.transaction import begin_writing
+
+PER_PAGE = 100
+CSV_BATCH = 500
+# R-33 (IW 17(1)①): "15 days have passed since the reminder" (催告後15日を経過). The day of the
+# reminder is not counted (Civil Code art. 140), so the contract may be ended from day 16 on.
+DAYS_AFTER_REMINDER = 15
+# What a search may filter on besides the stored status: open invoices past their due date.
+STATUSES = ("open", "overdue", "paid", "credited")
+
+
+# --- search (R-42) -----------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Criteria:
+    """A search of issued documents; every criterion is optional and they combine with AND."""
+
+    issued_from: date | None = None
+    issued_to: date | None = None
+    amount_min: int | None = None  # total, tax included, yen
+    amount_max: int | None = None
+    counterparty: str = ""  # part of the recipient's name, any case
+    kind: DocumentKind | None = None
+    status: str | None = None  # one of STATUSES; only invoices have one
+
+
+@dataclass(frozen=True)
+class SearchPage:
+    documents: list[Invoice]
+    total: int  # documents matching, on every page
+    page: int
+    per_page: int
+
+    @property
+    def pages(self) -> int:
+        return max(1, math.ceil(self.total / self.per_page))
+
+
+def _like(text: str) -> str:
+    """A LIKE pattern for a part of a name: the user's % and _ are plain characters."""
+    escaped = text.lower().replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+    return f"%{escaped}%"
+
+
+def _conditions(criteria: Criteria, today: date) -> list[sa.ColumnElement[bool]]:
+    where: list[sa.ColumnElement[bool]] = []
+    if criteria.issued_from:
+        where.append(Invoice.issued_on >= criteria.issued_from)
+    if criteria.issued_to:
+        where.append(Invoice.issued_on <= criteria.issued_to)
+    if criteria.amount_min is not None:
+        where.append(Invoice.total >= criteria.amount_min)
+    if criteria.amount_max is not None:
+        where.append(Invoice.total <= criteria.amount_max)
+    counterparty = criteria.counterparty.strip()
+    if counterparty:
+        where.append(sa.func.lower(Invoice.recipient_name).like(_like(counterparty), escape="\\"))
+    if criteria.kind:
+        where.append(Invoice.kind == criteria.kind)
+    if criteria.status:
+        # A credit note is never paid or overdue: a status asks for invoices.
+        where.append(Invoice.kind == DocumentKind.INVOICE)
+        if criteria.status == "overdue":
+            where += [InvoiceState.status == InvoiceStatus.OPEN, Invoice.due_on < today]
+        else:
+            where.append(InvoiceState.status == InvoiceStatus(criteria.status))
+    return where
+
+
+def _matching(criteria: Criteria, today: date, *columns: sa.ColumnElement) -> sa.Select:
+    """The matching documents (or the columns given of them)."""
+    return (
+        sa.select(*(columns or (Invoice,)))
+        .select_from(Invoice)
+        .join(InvoiceState, InvoiceState.invoice_id == Invoice.id)
+        .where(*_conditions(criteria, today))
+    )
+
+
+_NEWEST_FIRST = (Invoice.issued_on.desc(), Invoice.id.desc())
+
+
+def search(
+    criteria: Criteria, *, today: date, page: int = 1, per_page: int = PER_PAGE
+) -> SearchPage:
+    """One page of the documents matching, newest first."""
+    query = _matching(criteria, today)
+    total = db.session.scalar(_matching(criteria, today, sa.func.count(Invoice.id))) or 0
+    page = min(max(page, 1), max(1, math.ceil(total / per_page)))
+    documents = db.session.scalars(
+        query.options(selectinload(Invoice.state), selectinload(Invoice.original))
+        .order_by(*_NEWEST_FIRST)
+        .limit(per_page)
+        .offset((page - 1) * per_page)
+    ).all()
+    return SearchPage(list(documents), total, page, per_page)
+
+
+# --- CSV (R-42) --------------------------------------------------------------------------------
+
+
+def tax_rates_in(criteria: Criteria, today: date) -> list[int]:
+    """The tax rates on the matching documents' lines, highest first: one column pair each."""
+    ids = _matching(criteria, today, Invoice.id)
+    rates = db.session.scalars(
+        sa.select(InvoiceLine.tax_rate_percent).where(InvoiceLine.invoice_id.in_(ids)).distinct()
+    )
+    return sorted(rates, reverse=True)
+
+
+def csv_header(rates: list[int]) -> list[str]:
+    per_rate = [f"{name}_{rate}%" for rate in rates for name in ("taxable", "tax")]
+    return [
+        "number",
+        "kind",
+        "issued_on",
+        "billing_month",
+        "period_start",
+        "period_end",
+        "counterparty",
+        "issuer_registration_number",
+        "subtotal",
+        *per_rate,
+        "tax_total",
+        "total",
+        "due_on",
+        "status",
+        "paid_at",
+        "original_number",
+    ]
+
+
+def _cell_text(text: str) -> str:
+    """A name that Excel would read as a formula is kept as text (CSV injection)."""
+    return f"'{text}" if text[:1] in ("=", "+", "-", "@", "\t", "\r") else text
+
+
+def _csv_row(invoice: Invoice, rates: list[int]) -> list[object]:
+    by_rate = {row["rate_percent"]: row for row in invoice.tax_summary}
+    per_rate: list[object] = []
+    for rate in rates:
+        row = by_rate.get(rate)
+        per_rate += [row["taxable"], row["tax"]] if row else ["", ""]
+    is_invoice = invoice.kind == DocumentKind.INVOICE
+    paid_at = invoice.state.paid_at if is_invoice else None
+    return [
+        invoice.number,
+        invoice.kind.value,
+        invoice.issued_on.isoformat(),
+        invoice.billing_month,
+        invoice.period_start.isoformat(),
+        invoice.period_end.isoformat(),
+        _cell_text(invoice.recipient_name),
+        invoice.provider_registration_number,
+        invoice.subtotal,
+        *per_rate,
+        invoice.tax_total,
+        invoice.total,
+        invoice.due_on.isoformat() if is_invoice else "",
+        invoice.state.status.value if is_invoice else "",
+        paid_at.astimezone(TOKYO).strftime("%Y-%m-%d %H:%M:%S") if paid_at else "",
+        invoice.original.number if invoice.original else "",
+    ]
+
+
+def csv_chunks(criteria: Criteria, *, today: date) -> Iterator[str]:
+    """The matching documents as CSV for Excel in Japan (UTF-8 with a BOM), oldest first,
+    produced in batches so that any number of documents streams in little memory."""
+    rates = tax_rates_in(criteria, today)
+    buffer = io.StringIO()
+    writer = csv.writer(buffer)  # RFC 4180: CRLF line ends, quotes where needed
+    buffer.write("\ufeff")
+    writer.writerow(csv_header(rates))
+    query = (
+        _matching(criteria, today)
+        .options(selectinload(Invoice.state), selectinload(Invoice.original))
+        .order_by(Invoice.issued_on, Invoice.id)
+        .execution_options(yield_per=CSV_BATCH)
+    )
+    for count, invoice in enumerate(db.session.scalars(query), start=1):
+        writer.writerow(_csv_row(invoice, rates))
+        if count % CSV_BATCH == 0:
+            yield buffer.getvalue()
+            buffer.seek(0)
+            buffer.truncate()
+    yield buffer.getvalue()
+
+
+# --- one document --------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class DocumentDetail:
+    invoice: Invoice
+    payment: Payment | None
+    reminders: list[PaymentReminder]
+    credit_notes: list[Invoice]
+    credited: int  # tax included, by the credit notes so far
+    days_overdue: int
+
+    @property
+    def remaining(self) -> int:
+        """What is left to credit (and, while open, to pay), tax included."""
+        return self.invoice.total - self.credited
+
+    @property
+    def is_invoice(self) -> bool:
+        return self.invoice.kind == DocumentKind.INVOICE
+
+    @property
+    def is_open(self) -> bool:
+        return self.is_invoice and self.invoice.state.status == InvoiceStatus.OPEN
+
+    @property
+    def tax_rates(self) -> list[int]:
+        return [row["rate_percent"] for row in self.invoice.tax_summary]
+
+
+def document(invoice_id: int) -> Invoice | None:
+    return db.session.scalar(
+        sa.select(Invoice)
+        .where(Invoice.id == invoice_id)
+        .options(
+            selectinload(Invoice.lines),
+            selectinload(Invoice.state),
+            selectinload(Invoice.original),
+        )
+    )
+
+
+def detail_of(invoice: Invoice, *, today: date) -> DocumentDetail:
+    credit_notes = list(
+        db.session.scalars(
+            sa.select(Invoice)
+            .where(Invoice.original_invoice_id == invoice.id)
+            .order_by(Invoice.issued_on, Invoice.id)
+        )
+    )
+    return DocumentDetail(
+        invoice=invoice,
+        payment=db.session.scalar(sa.select(Payment).where(Payment.invoice_id == invoice.id)),
+        reminders=reminders_of([invoice.id])[invoice.id],
+        credit_notes=credit_notes,
+        credited=sum(note.total for note in credit_notes),
+        days_overdue=invoicing.days_overdue(invoice, today),
+    )
+
+
+def reminders_of(invoice_ids: list[int]) -> dict[int, list[PaymentReminder]]:
+    found: dict[int, list[PaymentReminder]] = defaultdict(list)
+    if invoice_ids:
+        for reminder in db.session.scalars(
+            sa.select(PaymentReminder)
+            .where(PaymentReminder.invoice_id.in_(invoice_ids))
+            .order_by(PaymentReminder.sent_on)
+        ):
+            found[reminder.invoice_id].append(reminder)
+    return found
+
+
+# --- overdue invoices and reminders (R-33) ------------------------------------------------------
+
+
+def may_end_contract_from(first_reminder_on: date) -> date:
+    """R-33: the first day the provider may end the contract if the invoice is still unpaid."""
+    return first_reminder_on + timedelta(days=DAYS_AFTER_REMINDER + 1)
+
+
+@dataclass(frozen=True)
+class OverdueInvoice:
+    invoice: Invoice
+    days_overdue: int
+    amount_due: int  # total less what credit notes returned, tax included
+    reminders: list[PaymentReminder]
+    today: date
+
+    @property
+    def may_end_contract_from(self) -> date | None:
+        if not self.reminders:
+            return None
+        return may_end_contract_from(self.reminders[0].sent_on)
+
+    @property
+    def may_end_contract(self) -> bool:
+        """R-33: unpaid 15 days after a reminder: the provider may end the contract."""
+        start = self.may_end_contract_from
+        return start is not None and self.today >= start
+
+    @property
+    def reminded_today(self) -> bool:
+        return bool(self.reminders) and self.reminders[-1].sent_on == self.today
+
+
+def overdue_invoices(today: date) -> list[OverdueInvoice]:
+    """Open invoices past their due date, the longest overdue first."""
+    invoices = list(
+        db.session.scalars(
+            sa.select(Invoice)
+            .join(InvoiceState, InvoiceState.invoice_id == Invoice.id)
+            .where(
+                Invoice.kind == DocumentKind.INVOICE,
+                InvoiceState.status == InvoiceStatus.OPEN,
+                Invoice.due_on < today,
+            )
+            .options(selectinload(Invoice.state))
+            .order_by(Invoice.due_on, Invoice.id)
+        )
+    )
+    ids = [i.id for i in invoices]
+    credited = _credited(ids)
+    reminders = reminders_of(ids)
+    return [
+        OverdueInvoice(
+            invoice=i,
+            days_overdue=(today - i.due_on).days,
+            amount_due=i.total - credited.get(i.id, 0),
+            reminders=reminders[i.id],
+            today=today,
+        )
+        for i in invoices
+    ]
+
+
+def _credited(invoice_ids: list[int]) -> dict[int, int]:
+    if not invoice_ids:
+        return {}
+    rows = db.session.execute(
+        sa.select(Invoice.original_invoice_id, sa.func.sum(Invoice.total))
+        .where(
+            Invoice.kind == DocumentKind.CREDIT_NOTE,
+            Invoice.original_invoice_id.in_(invoice_ids),
+        )
+        .group_by(Invoice.original_invoice_id)
+    )
+    return {original: int(total) for original, total in rows}
+
+
+def send_reminder(actor: Actor, invoice: Invoice, *, today: date, ip: str) -> PaymentReminder:
+    """R-33: record a payment reminder for today and queue its e-mail to the customer.
+
+    One a day per invoice: the database's unique (invoice, day) decides when two staff send
+    at once; the state is counted with an UPDATE that also checks the invoice is still open.
+    """
+    if not can_manage_billing(actor):
+        raise NotAllowed(_("Only billing staff send payment reminders."))
+    if invoice.kind != DocumentKind.INVOICE:
+        raise Conflict(_("A credit note is not paid, so it has no reminders."))
+    if invoice.state.status != InvoiceStatus.OPEN:
+        raise Conflict(_("This invoice is settled: no reminder is needed."))
+    overdue = (today - invoice.due_on).days
+    if overdue <= 0:
+        raise Conflict(_("This invoice is not overdue yet."))
+    reminder = PaymentReminder(
+        invoice_id=invoice.id, sent_on=today, days_overdue=overdue, sent_by_id=actor.user.id
+    )
+    begin_writing()
+    try:
+        with db.session.begin_nested():
+            db.session.add(reminder)
+            db.session.flush()
+    except IntegrityError:
+        raise Conflict(_("A reminder for this invoice was already sent today.")) from None
+    counted = db.session.execute(
+        sa.update(InvoiceState)
+        .where(InvoiceState.invoice_id == invoice.id, InvoiceState.status == InvoiceStatus.OPEN)
+        .values(last_reminded_on=today, reminders_sent=InvoiceState.reminders_sent + 1)
+        .execution_options(synchronize_session=False)
+    )
+    if counted.rowcount != 1:  # type: ignore[attr-defined]
+        # Paid or credited since it was loaded: the caller rolls the reminder back.
+        raise Conflict(_("This invoice is settled: no reminder is needed."))
+    db.session.refresh(invoice.state)
+    amount_due = invoice.total - invoicing.credited_so_far(invoice)
+    db.session.add(
+        PendingNotice(
+            organisation_id=invoice.organisation_id,
+            kind="payment_reminder",
+            details={
+                "invoice_id": invoice.id,
+                "invoice_number": invoice.number,
+                "total": invoice.total,
+                "amount_due": amount_due,
+                "due_on": invoice.due_on.isoformat(),
+                "days_overdue": overdue,
+                "sent_on": today.isoformat(),
+                "reminder_number": invoice.state.reminders_sent,
+            },
+        )
+    )
+    audit.record(
+        "invoice.reminder_sent",
+        actor=actor,
+        organisation_id=invoice.organisation_id,
+        subject=invoice,
+        ip=ip,
+        invoice_number=invoice.number,
+        days_overdue=overdue,
+        amount_due=amount_due,
+    )
+    db.session.flush()
+    return reminder
