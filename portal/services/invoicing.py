@@ -43,9 +43,11 @@ from portal.models import (
     InvoiceStatus,
     LedgerCharge,
     Organisation,
+    Plan,
     Provider,
     RequestStatus,
     SalesChannel,
+    Service,
 )
 from portal.permissions import Actor, can_issue_credit_notes
 from portal.services import audit
@@ -150,15 +152,7 @@ def _issue_batch(
 ) -> None:
     try:
         _lock_counter(DocumentKind.INVOICE)
-        done = set(
-            db.session.scalars(
-                sa.select(Invoice.organisation_id).where(
-                    Invoice.kind == DocumentKind.INVOICE,
-                    Invoice.billing_month == month.name,
-                    Invoice.organisation_id.in_(organisation_ids),
-                )
-            )
-        )
+        done = _already_invoiced(organisation_ids, month)
         todo = [o for o in organisation_ids if o not in done]
         summary.skipped += len(done)
         drafts = _drafts(todo, month, today)
@@ -166,32 +160,98 @@ def _issue_batch(
             db.session.commit()
             return
         provider = db.session.scalars(sa.select(Provider).limit(1)).one()
-        numbers = iter(_next_numbers(DocumentKind.INVOICE, len(drafts)))
-        issued = []
-        for organisation, lines in drafts:
-            invoice = _invoice(
-                DocumentKind.INVOICE, next(numbers), organisation, provider, month, today, lines
-            )
-            db.session.add(invoice)
-            issued.append(invoice)
-            summary.issued += 1
-            summary.lines += len(lines)
-            summary.total += invoice.total
-            summary.numbers.append(invoice.number)
-        db.session.flush()
+        numbers = _next_numbers(DocumentKind.INVOICE, len(drafts))
+        charge_updates = _insert_invoices(drafts, numbers, provider, month, today, summary)
         # R-41: each ledger charge is carried by exactly one invoice (unique on the line too).
-        charge_updates = [
-            {"id": line.ledger_charge_id, "invoice_id": invoice.id}
-            for invoice in issued
-            for line in invoice.lines
-            if line.ledger_charge_id is not None
-        ]
         if charge_updates:
             db.session.execute(sa.update(LedgerCharge), charge_updates)
         db.session.commit()
     except Exception:
         db.session.rollback()
         raise
+
+
+def _already_invoiced(organisation_ids: list[int], month: calendar.BillingMonth) -> set[int]:
+    """Which of the (sorted) organisations have this month's invoice already.
+
+    Asked by id range, not `IN (500 ids)`: PostgreSQL's generic plan for the prepared IN
+    query scans the whole month's invoices for each batch (benchmarks/README.md).
+    """
+    wanted = set(organisation_ids)
+    found = db.session.scalars(
+        sa.select(Invoice.organisation_id).where(
+            Invoice.kind == DocumentKind.INVOICE,
+            Invoice.billing_month == month.name,
+            Invoice.organisation_id.between(organisation_ids[0], organisation_ids[-1]),
+        )
+    )
+    return {o for o in found if o in wanted}
+
+
+def _insert_invoices(
+    drafts: list[tuple[Organisation, list[rules.Line]]],
+    numbers: range,
+    provider: Provider,
+    month: calendar.BillingMonth,
+    today: date,
+    summary: IssueSummary,
+) -> list[dict[str, int]]:
+    """The batch's invoices, lines and states as plain rows in three executemany INSERTs (the
+    monthly run's hot path: ORM objects cost twice the time, benchmarks/README.md); returns the
+    ledger charges to mark as invoiced."""
+    now = clock.now()
+    rows, line_lists = [], []
+    for (organisation, lines), sequence in zip(drafts, numbers, strict=True):
+        row = _invoice_row(
+            DocumentKind.INVOICE, sequence, organisation, provider, month, today, lines
+        )
+        row["created_at"] = now
+        rows.append(row)
+        line_lists.append(lines)
+        summary.issued += 1
+        summary.lines += len(lines)
+        summary.total += row["total"]
+        summary.numbers.append(row["number"])
+    db.session.execute(sa.insert(Invoice), rows)
+    ids = dict(
+        db.session.execute(
+            sa.select(Invoice.sequence, Invoice.id).where(
+                Invoice.kind == DocumentKind.INVOICE,
+                Invoice.sequence.between(numbers[0], numbers[-1]),
+            )
+        ).all()
+    )
+    line_rows: list[dict[str, object]] = []
+    updates: list[dict[str, int]] = []
+    for row, lines in zip(rows, line_lists, strict=True):
+        invoice_id = ids[row["sequence"]]
+        line_rows.extend(_line_rows(invoice_id, lines))
+        updates.extend(
+            {"id": line.ledger_charge_id, "invoice_id": invoice_id}
+            for line in lines
+            if line.ledger_charge_id is not None
+        )
+    db.session.execute(sa.insert(InvoiceLine), line_rows)
+    db.session.execute(sa.insert(InvoiceState), [{"invoice_id": i} for i in ids.values()])
+    return updates
+
+
+def _line_rows(invoice_id: int, lines: list[rules.Line]) -> list[dict[str, object]]:
+    return [
+        {
+            "invoice_id": invoice_id,
+            "position": position,
+            "kind": line.kind,
+            "contract_id": line.contract_id,
+            "description_ja": line.description_ja,
+            "description_en": line.description_en,
+            "amount": line.amount,
+            "tax_rate_percent": line.tax_rate_percent,
+            "ledger_charge_id": line.ledger_charge_id,
+            "details": line.details,
+        }
+        for position, line in enumerate(lines, start=1)
+    ]
 
 
 def _drafts(
@@ -230,19 +290,52 @@ def _drafts(
 Pending = tuple[RequestKind, date]
 
 
-def _running_contracts(organisation_ids: list[int]) -> tuple[list[Contract], dict[int, Pending]]:
+@dataclass(frozen=True)
+class _RunningContract:
+    """What the run needs of a contract, read as one row (not ORM objects: 100,000 of them)."""
+
+    id: int
+    organisation_id: int
+    monthly_fee: int
+    service_start: date
+    anchor_day: int
+    sales_channel: SalesChannel
+    agency_periods_granted: int | None
+    tax_rate_percent: int
+    plan_name_ja: str
+    plan_name_en: str
+    paid: bool
+
+
+def _running_contracts(
+    organisation_ids: list[int],
+) -> tuple[list[_RunningContract], dict[int, Pending]]:
     """The active contracts of the organisations, with each one's pending request if any."""
-    contracts = list(
-        db.session.scalars(
-            sa.select(Contract)
+    contracts = [
+        _RunningContract(*row)
+        for row in db.session.execute(
+            sa.select(
+                Contract.id,
+                Contract.organisation_id,
+                Contract.monthly_fee,
+                Contract.service_start,
+                Contract.anchor_day,
+                Contract.sales_channel,
+                Contract.agency_periods_granted,
+                Plan.tax_rate_percent,
+                Plan.name_ja,
+                Plan.name_en,
+                Service.paid,
+            )
+            .join(Plan, Plan.id == Contract.plan_id)
+            .join(Service, Service.id == Contract.service_id)
             .where(
                 Contract.organisation_id.in_(organisation_ids),
                 Contract.status == ContractStatus.ACTIVE,
             )
-            .options(selectinload(Contract.plan), selectinload(Contract.service))
             .order_by(Contract.organisation_id, Contract.id)
         )
-    )
+    ]
     rows = db.session.execute(
         sa.select(ContractRequest.contract_id, ContractRequest.kind, ContractRequest.effective_on)
         .join(Contract, Contract.id == ContractRequest.contract_id)
@@ -254,7 +347,7 @@ def _running_contracts(organisation_ids: list[int]) -> tuple[list[Contract], dic
     return contracts, {c: (RequestKind(k), on) for c, k, on in rows}
 
 
-def _last_day(contract: Contract, pending: Pending | None) -> date | None:
+def _last_day(contract: _RunningContract, pending: Pending | None) -> date | None:
     """The last day the contract runs as things stand: a pending request that ends it sets
     it (R-05, R-22, R-30); an agency contract runs to its last granted period, one more with
     a pending renewal application (R-06)."""
@@ -270,10 +363,10 @@ def _last_day(contract: Contract, pending: Pending | None) -> date | None:
 
 
 def _monthly_fee(
-    contract: Contract, month: calendar.BillingMonth, last_day: date | None
+    contract: _RunningContract, month: calendar.BillingMonth, last_day: date | None
 ) -> rules.Line | None:
     """R-41: the contract's fee for this billing month, in advance, if it owes one."""
-    if not contract.service.paid:
+    if not contract.paid:
         return None
     own_month = calendar.billing_month_named(month.year, month.month, contract.anchor_day)
     anchor = calendar.term_anchor(contract.service_start, contract.anchor_day)
@@ -284,10 +377,10 @@ def _monthly_fee(
     return rules.Line(
         kind="monthly_fee",
         amount=contract.monthly_fee,
-        tax_rate_percent=contract.plan.tax_rate_percent,
-        description_ja=f"{name_ja} {period_ja} 契約番号{contract.id} {contract.plan.name_ja}",
+        tax_rate_percent=contract.tax_rate_percent,
+        description_ja=f"{name_ja} {period_ja} 契約番号{contract.id} {contract.plan_name_ja}",
         description_en=(
-            f"{name_en}, {period_en}, contract no. {contract.id}, {contract.plan.name_en}"
+            f"{name_en}, {period_en}, contract no. {contract.id}, {contract.plan_name_en}"
         ),
         contract_id=contract.id,
         details={"billing_month": own_month.name},
@@ -316,7 +409,7 @@ def due_date(month: calendar.BillingMonth) -> date:
     return month.end
 
 
-def _invoice(
+def _invoice_row(
     kind: DocumentKind,
     sequence: int,
     organisation: Organisation,
@@ -328,51 +421,35 @@ def _invoice(
     original: Invoice | None = None,
     reason: str = "",
     created_by_id: int | None = None,
-) -> Invoice:
+) -> dict[str, object]:
     """A document with everything R-40 asks for, frozen as it is today (R-42, R-62)."""
     sums = rules.totals(lines)
     locale = organisation.locale if organisation.locale in ("ja", "en") else "ja"
-    invoice = Invoice(
-        kind=kind,
-        sequence=sequence,
-        number=document_number(kind, sequence),
-        organisation_id=organisation.id,
-        billing_month=month.name,
-        period_start=month.start,
-        period_end=month.end,
-        issued_on=today,
-        due_on=due_date(month) if kind == DocumentKind.INVOICE else today,
-        locale=locale,
-        recipient_name=organisation.legal_name,
-        recipient_postal_code=organisation.postal_code,
-        recipient_address=organisation.address,
-        provider_name=provider.name(locale),
-        provider_registration_number=provider.registration_number,
-        provider_address=provider.address,
-        subtotal=sums.subtotal,
-        tax_total=sums.tax_total,
-        total=sums.total,
-        tax_summary=sums.tax_summary(),
-        original_invoice_id=original.id if original else None,
-        reason=reason,
-        created_by_id=created_by_id,
-    )
-    invoice.lines = [
-        InvoiceLine(
-            position=position,
-            kind=line.kind,
-            contract_id=line.contract_id,
-            description_ja=line.description_ja,
-            description_en=line.description_en,
-            amount=line.amount,
-            tax_rate_percent=line.tax_rate_percent,
-            ledger_charge_id=line.ledger_charge_id,
-            details=line.details,
-        )
-        for position, line in enumerate(lines, start=1)
-    ]
-    invoice.state = InvoiceState()
-    return invoice
+    return {
+        "kind": kind,
+        "sequence": sequence,
+        "number": document_number(kind, sequence),
+        "organisation_id": organisation.id,
+        "billing_month": month.name,
+        "period_start": month.start,
+        "period_end": month.end,
+        "issued_on": today,
+        "due_on": due_date(month) if kind == DocumentKind.INVOICE else today,
+        "locale": locale,
+        "recipient_name": organisation.legal_name,
+        "recipient_postal_code": organisation.postal_code,
+        "recipient_address": organisation.address,
+        "provider_name": provider.name(locale),
+        "provider_registration_number": provider.registration_number,
+        "provider_address": provider.address,
+        "subtotal": sums.subtotal,
+        "tax_total": sums.tax_total,
+        "total": sums.total,
+        "tax_summary": sums.tax_summary(),
+        "original_invoice_id": original.id if original else None,
+        "reason": reason,
+        "created_by_id": created_by_id,
+    }
 
 
 # --- the PDF, rendered once (R-42) ------------------------------------------------------------
@@ -493,18 +570,25 @@ def issue_credit_note(
     organisation = db.session.get_one(Organisation, original.organisation_id)
     provider = db.session.scalars(sa.select(Provider).limit(1)).one()
     month = calendar.billing_month_of(original.period_start, rules.INVOICE_ANCHOR_DAY)
-    note = _invoice(
-        DocumentKind.CREDIT_NOTE,
-        sequence,
-        organisation,
-        provider,
-        month,
-        clock.today(),
-        [line],
-        original=original,
-        reason=reason,
-        created_by_id=actor.user.id,
+    note = Invoice(
+        **_invoice_row(
+            DocumentKind.CREDIT_NOTE,
+            sequence,
+            organisation,
+            provider,
+            month,
+            clock.today(),
+            [line],
+            original=original,
+            reason=reason,
+            created_by_id=actor.user.id,
+        )
     )
+    note.lines = [
+        InvoiceLine(**{k: v for k, v in row.items() if k != "invoice_id"})
+        for row in _line_rows(0, [line])
+    ]
+    note.state = InvoiceState()
     db.session.add(note)
     db.session.flush()
     if sums.total == remaining:
