@@ -138,6 +138,7 @@ def stripe_server(stripe_server_process: StripeServer) -> StripeServer:
 @pytest.fixture
 def app(make_app, stripe_server: StripeServer) -> Flask:
     return make_app(
+        BABEL_DEFAULT_LOCALE="en",  # the tests read the services' messages in English
         STRIPE_SECRET_KEY=SECRET_KEY,
         STRIPE_PUBLISHABLE_KEY="pk_test_portal",
         STRIPE_WEBHOOK_SECRET=WEBHOOK_SECRET,

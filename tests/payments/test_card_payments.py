@@ -268,7 +268,9 @@ def test_stripe_out_of_reach_gives_a_message_and_stores_nothing(
         unused.bind(("127.0.0.1", 0))  # bound but not listening: connections are refused
         port = unused.getsockname()[1]
         app = make_app(
-            STRIPE_SECRET_KEY="sk_test_portal", STRIPE_API_BASE=f"http://127.0.0.1:{port}"
+            BABEL_DEFAULT_LOCALE="en",
+            STRIPE_SECRET_KEY="sk_test_portal",
+            STRIPE_API_BASE=f"http://127.0.0.1:{port}",
         )
         before = snapshot(app)
         with pytest.raises(gateway.PaymentUnavailable, match="not available at the moment"):
