@@ -140,5 +140,32 @@ def render_invoices() -> None:
     click.echo(f"Rendered {invoicing.render_pending_pdfs(progress=click.echo)} PDF(s).")
 
 
+@portal_cli.command("send-mail")
+@click.option("--loop", is_flag=True, help="Keep running: deliver, then wait, then again.")
+@click.option("--interval", default=15.0, show_default=True, help="Seconds between passes.")
+def send_mail(loop: bool, interval: float) -> None:
+    """Deliver the e-mails waiting in the outbox (R-61), with retries and backoff.
+
+    Run it every minute from the scheduler, or once as a worker with --loop. Safe to run
+    several at once: each e-mail is claimed by one worker and sent once.
+    """
+    import time
+
+    from flask import current_app
+
+    from portal import mailer
+
+    while True:
+        result = mailer.deliver_due(dict(current_app.config))
+        click.echo(
+            f"{clock.now().isoformat(timespec='seconds')}: sent {result.sent}, "
+            f"failed {result.failed} (will retry), given up {result.given_up}."
+        )
+        if not loop:
+            return
+        db.session.remove()
+        time.sleep(interval)
+
+
 def register(app: Flask) -> None:
     app.cli.add_command(portal_cli)

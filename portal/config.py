@@ -65,13 +65,26 @@ class Config:
         self.BABEL_DEFAULT_TIMEZONE = "Asia/Tokyo"
         self.LANGUAGES = ("ja", "en")
 
-        # Mail (the outbox worker of the e-mail issue reads these).
-        self.MAIL_SERVER = env.get("PORTAL_SMTP_HOST", "")
+        # Mail: e-mails wait in the outbox (outbox_emails) until `flask portal send-mail`
+        # delivers them. "smtp" sends them; "file" (the development default) writes each as an
+        # .eml file under MAIL_FILE_DIR, so a developer can read what would have been sent.
+        self.MAIL_TRANSPORT = env.get("PORTAL_MAIL_TRANSPORT", "smtp" if production else "file")
+        self.MAIL_FILE_DIR = env.get("PORTAL_MAIL_FILE_DIR", str(INSTANCE_DIR / "mail"))
+        self.MAIL_SERVER = env.get("PORTAL_SMTP_HOST", "127.0.0.1")
         self.MAIL_PORT = int(env.get("PORTAL_SMTP_PORT", "25"))
         self.MAIL_USERNAME = env.get("PORTAL_SMTP_USER", "")
         self.MAIL_PASSWORD = env.get("PORTAL_SMTP_PASSWORD", "")
         self.MAIL_USE_TLS = _bool("PORTAL_SMTP_STARTTLS", False)
+        self.MAIL_TIMEOUT_SECONDS = float(env.get("PORTAL_SMTP_TIMEOUT", "20"))
         self.MAIL_FROM = env.get("PORTAL_MAIL_FROM", "portal@example.invalid")
+        # Retries back off from 1 minute, doubling, up to 6 hours; after the last attempt
+        # the e-mail is marked failed and shown to staff (about 3 days with the default 16).
+        self.MAIL_MAX_ATTEMPTS = int(env.get("PORTAL_MAIL_MAX_ATTEMPTS", "16"))
+        # Where the provider's staff are alerted (misuse reports); empty: every active
+        # support and administrator staff user.
+        self.MAIL_STAFF_ALERTS_TO = env.get("PORTAL_STAFF_ALERTS_TO", "")
+        # The address of the portal in links inside e-mails (the worker has no request).
+        self.BASE_URL = env.get("PORTAL_BASE_URL", "http://127.0.0.1:5000")
 
         # Stripe (the invoicing issue uses these; the API base lets tests use a local server).
         self.STRIPE_SECRET_KEY = env.get("PORTAL_STRIPE_SECRET_KEY", "")
@@ -103,5 +116,9 @@ def check_production(config: Mapping[str, Any]) -> None:
     if not config["SESSION_COOKIE_SECURE"]:
         # The session cookie names a signed-in session: never send it over plain HTTP.
         problems.append("PORTAL_SECURE_COOKIES must not be turned off in production")
+    if config["MAIL_TRANSPORT"] != "smtp":
+        problems.append("PORTAL_MAIL_TRANSPORT must be smtp in production")
+    if not str(config["BASE_URL"]).startswith("https://"):
+        problems.append("PORTAL_BASE_URL must be the portal's https:// address in production")
     if problems:
         raise RuntimeError("Refusing to start in production: " + "; ".join(problems))

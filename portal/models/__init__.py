@@ -1,5 +1,6 @@
 """All models, imported here so that Alembic and the app see every table."""
 
+from portal.models.accounts import AccountToken, MisuseReport, TokenPurpose
 from portal.models.audit import AccountEntry, AuditEvent, EntryKind
 from portal.models.base import Base
 from portal.models.catalog import Plan, PriceList, Provider, Service
@@ -17,8 +18,10 @@ from portal.models.invoices import (
     StripeCustomer,
     StripeEvent,
 )
+from portal.models.notices import OutboxEmail
 from portal.models.organisations import (
     Organisation,
+    OrganisationChange,
     PartnerAssignment,
     PartnerCompany,
     PartnerKind,
@@ -28,11 +31,11 @@ from portal.models.requests import (
     ApiToken,
     ContractRequest,
     LedgerCharge,
-    PendingNotice,
     RequestStatus,
     UsageReading,
     UsageSource,
 )
+from portal.models.terms import ConsentKind, TermsConsent, TermsVersion
 from portal.models.users import CustomerRole, StaffRole, User, UserKind, UserSession
 
 __all__ = [
@@ -50,7 +53,14 @@ __all__ = [
     "ApiToken",
     "ContractRequest",
     "LedgerCharge",
-    "PendingNotice",
+    "AccountToken",
+    "ConsentKind",
+    "MisuseReport",
+    "OrganisationChange",
+    "OutboxEmail",
+    "TermsConsent",
+    "TermsVersion",
+    "TokenPurpose",
     "RequestStatus",
     "UsageReading",
     "UsageSource",

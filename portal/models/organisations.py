@@ -80,3 +80,19 @@ class PartnerAssignment(Base):
 
     partner: Mapped[PartnerCompany] = relationship()
     organisation: Mapped[Organisation] = relationship()
+
+
+class OrganisationChange(Base):
+    """R-62: one field of the registered information changed: who, when, old and new."""
+
+    __tablename__ = "organisation_changes"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    organisation_id: Mapped[int] = mapped_column(sa.ForeignKey("organisations.id"), index=True)
+    field: Mapped[str] = mapped_column(sa.String(40))
+    old_value: Mapped[str] = mapped_column(sa.String(300))
+    new_value: Mapped[str] = mapped_column(sa.String(300))
+    changed_at: Mapped[datetime] = mapped_column(default=now)
+    user_id: Mapped[int] = mapped_column(sa.ForeignKey("users.id"))
+    # Set when an agent changed it from inside the client's portal (R-71).
+    entry_id: Mapped[int | None] = mapped_column(sa.ForeignKey("account_entries.id"))

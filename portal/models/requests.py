@@ -182,22 +182,3 @@ class ApiToken(Base):
     revoked_at: Mapped[datetime | None]
 
     user: Mapped[User] = relationship()
-
-
-class PendingNotice(Base):
-    """A notice to a customer waiting to be sent by e-mail (R-61), e.g. that an agent acted."""
-
-    __tablename__ = "pending_notices"
-
-    id: Mapped[int] = mapped_column(primary_key=True)
-    organisation_id: Mapped[int] = mapped_column(sa.ForeignKey("organisations.id"), index=True)
-    kind: Mapped[str] = mapped_column(sa.String(40))  # e.g. "agent_request", "agent_withdrawal"
-    contract_id: Mapped[int | None] = mapped_column(sa.ForeignKey("contracts.id"))
-    request_id: Mapped[int | None] = mapped_column(sa.ForeignKey("contract_requests.id"))
-    # R-61: notices that start, change or end a contract are marked as such.
-    affects_contract: Mapped[bool] = mapped_column(default=False)
-    details: Mapped[dict[str, Any]] = mapped_column(sa.JSON, default=dict)
-    created_at: Mapped[datetime] = mapped_column(default=now)
-    sent_at: Mapped[datetime | None]
-
-    request: Mapped[ContractRequest | None] = relationship()

@@ -31,10 +31,9 @@ from portal.models import (
     InvoiceStatus,
     Payment,
     PaymentReminder,
-    PendingNotice,
 )
 from portal.permissions import Actor, can_manage_billing
-from portal.services import audit, invoicing
+from portal.services import audit, invoicing, mail
 from portal.services.errors import Conflict, NotAllowed
 from portal.transaction import begin_writing
 
@@ -410,21 +409,19 @@ def send_reminder(actor: Actor, invoice: Invoice, *, today: date, ip: str) -> Pa
         raise Conflict(_("This invoice is settled: no reminder is needed."))
     db.session.refresh(invoice.state)
     amount_due = invoice.total - invoicing.credited_so_far(invoice)
-    db.session.add(
-        PendingNotice(
-            organisation_id=invoice.organisation_id,
-            kind="payment_reminder",
-            details={
-                "invoice_id": invoice.id,
-                "invoice_number": invoice.number,
-                "total": invoice.total,
-                "amount_due": amount_due,
-                "due_on": invoice.due_on.isoformat(),
-                "days_overdue": overdue,
-                "sent_on": today.isoformat(),
-                "reminder_number": invoice.state.reminders_sent,
-            },
-        )
+    # the reminder (催告) is a notice to the billing address, sent once per reminder.
+    organisation = invoice.organisation
+    mail.notify_organisation(
+        organisation,
+        "payment_reminder",
+        to=[organisation.billing_email],
+        dedupe_key=f"payment_reminder:{reminder.id}",
+        context={
+            "invoice": invoice,
+            "amount_due": amount_due,
+            "days_overdue": overdue,
+            "invoice_url": mail.absolute_url("invoices.detail", invoice_id=invoice.id),
+        },
     )
     audit.record(
         "invoice.reminder_sent",

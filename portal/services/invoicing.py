@@ -50,7 +50,7 @@ from portal.models import (
     Service,
 )
 from portal.permissions import Actor, can_issue_credit_notes
-from portal.services import audit
+from portal.services import audit, mail
 from portal.services.errors import NotAllowed, PortalError
 from portal.transaction import begin_writing
 
@@ -476,13 +476,32 @@ def _store_pdf(invoice: Invoice) -> bytes:
         .values(pdf=pdf, pdf_sha256=digest)
         .execution_options(synchronize_session=False)
     )
-    db.session.commit()
     if stored.rowcount != 1:  # type: ignore[attr-defined]
         # Another request stored it first: serve what is stored, byte for byte.
+        db.session.commit()
         return db.session.execute(
             sa.select(Invoice.pdf).where(Invoice.id == invoice.id)
         ).scalar_one()
+    _announce(invoice)
+    # Its own transaction on purpose: a stored PDF (and its e-mail) must not wait for, or be
+    # rolled back with, whatever else the caller does; the row is frozen from here on.
+    db.session.commit()
     return pdf
+
+
+def _announce(invoice: Invoice) -> None:
+    """R-61: the document is ready; the billing address is told once (the key guarantees it)."""
+    organisation = invoice.organisation
+    mail.notify_organisation(
+        organisation,
+        "invoice_issued",
+        to=[organisation.billing_email],
+        dedupe_key=f"invoice_issued:{invoice.id}",
+        context={
+            "invoice": invoice,
+            "invoice_url": mail.absolute_url("invoices.detail", invoice_id=invoice.id),
+        },
+    )
 
 
 def render_pending_pdfs(

@@ -12,6 +12,7 @@ from typing import Any
 
 import sqlalchemy as sa
 from flask_babel import gettext as _
+from flask_babel import force_locale
 from flask_babel import lazy_gettext as _l
 from sqlalchemy.exc import IntegrityError
 
@@ -23,7 +24,6 @@ from portal.models import (
     Contract,
     ContractRequest,
     ContractStatus,
-    PendingNotice,
     Plan,
     PriceList,
     RequestStatus,
@@ -32,7 +32,7 @@ from portal.models import (
 )
 from portal.permissions import Actor, can_request_changes
 from portal.presentation import long_date
-from portal.services import audit
+from portal.services import audit, mail
 from portal.services.errors import Conflict, NotAllowed, PortalError
 from portal.transaction import begin_writing
 
@@ -78,6 +78,15 @@ _REFUSALS: dict[str, Any] = {
     "unknown_kind": _l("Unknown kind of request."),
     "bad_date": _l("Enter a date as YYYY-MM-DD."),
     "service_not_changeable": _l("This service's contracts cannot be changed in the portal."),
+}
+
+# The name of each kind of request, for e-mails (pages use contracts/_kind.html).
+REQUEST_KIND_NAMES: dict[RequestKind, Any] = {
+    RequestKind.UPGRADE: _l("Upgrade"),
+    RequestKind.DOWNGRADE: _l("Downgrade"),
+    RequestKind.CANCELLATION: _l("Cancellation"),
+    RequestKind.NON_RENEWAL: _l("Notice against renewal"),
+    RequestKind.AGENCY_RENEWAL: _l("Agency renewal application"),
 }
 
 
@@ -304,7 +313,8 @@ def submit(
         total=result.total,
         via_api=via_api,
     )
-    _notice_if_agent(actor, request, "agent_request")
+    db.session.flush()
+    _notify(actor, request, "request_submitted")
     return request
 
 
@@ -345,32 +355,38 @@ def withdraw(actor: Actor, request: ContractRequest, *, ip: str) -> ContractRequ
         contract_id=request.contract_id,
         kind=request.kind.value,
     )
-    _notice_if_agent(actor, request, "agent_withdrawal")
+    _notify(actor, request, "request_withdrawn")
     return request
 
 
-def _notice_if_agent(actor: Actor, request: ContractRequest, kind: str) -> None:
-    """Tell the customer's administrators when an agent acted for them (R-71, R-61).
-
-    Kept as a pending notice for the e-mail outbox to send.
-    """
-    if actor.user.partner_id is None:
-        return
-    db.session.add(
-        PendingNotice(
-            organisation_id=request.organisation_id,
-            kind=kind,
-            contract_id=request.contract_id,
-            request=request,
-            affects_contract=True,
-            details={
-                "agent_user_id": actor.user.id,
-                "agent_name": actor.user.name,
-                "partner_id": actor.user.partner_id,
-                "request_kind": request.kind.value,
-                "effective_on": request.effective_on.isoformat(),
-            },
-        )
+def _notify(actor: Actor, request: ContractRequest, kind: str) -> None:
+    """R-61: the request (or its withdrawal) is confirmed by e-mail to the registered address
+    and the administrators, in the organisation's language; a notice that changes or ends a
+    contract, so it is marked as such. When an agent acted, the e-mail says so (R-71)."""
+    contract = request.contract
+    organisation = contract.organisation
+    who = actor.user.name
+    if actor.user.partner is not None:
+        who = f"{actor.user.name} ({actor.user.partner.name})"
+    with force_locale(organisation.locale):
+        kind_name = str(REQUEST_KIND_NAMES[request.kind])
+    mail.notify_organisation(
+        organisation,
+        kind,
+        to=[mail.notice_address(organisation), *mail.administrator_addresses(organisation)],
+        contract_id=contract.id,
+        affects_contract=True,
+        context={
+            "request": request,
+            "contract": contract,
+            "kind_name": kind_name,
+            "total": request.quote.get("total"),
+            "requested_by": who,
+            "withdrawn_by": who,
+            "detail_url": mail.absolute_url(
+                "contracts.request_detail", contract_id=contract.id, request_id=request.id
+            ),
+        },
     )
 
 

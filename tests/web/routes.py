@@ -50,6 +50,9 @@ def post_data(endpoint: str, world: World, actor: str, *, org: str = "a") -> dic
         "billing.issue_credit_note": {"amount": "1000", "tax_rate_percent": "10", "reason": "x"},
         "billing.send_reminder": {},
         "stripe_webhook.stripe_webhook": {},
+        # --- issue 5: accounts (R-63) [helper A inserts above this line]
+        # --- issue 5: information and notices (R-61, R-62) [helper B inserts above this line]
+        # --- issue 5: terms and consent (R-60) [helper C inserts above this line]
     }
     return forms[endpoint]
 
@@ -165,6 +168,9 @@ def route_ids(app: Flask, world: World, endpoint: str, *, org: str = "a") -> dic
         ids["token_id"] = own_token(app, world, admin)
     if "invoice_id" in arguments:
         ids["invoice_id"] = first_invoice(app, world, org)
+    # --- issue 5: accounts (R-63) [helper A inserts above this line]
+    # --- issue 5: information and notices (R-61, R-62) [helper B inserts above this line]
+    # --- issue 5: terms and consent (R-60) [helper C inserts above this line]
     return ids
 
 

@@ -26,7 +26,8 @@ from portal.models import (
     InvoiceState,
     Payment,
     PaymentReminder,
-    PendingNotice,
+    Organisation,
+    OutboxEmail,
     Plan,
     User,
 )
@@ -702,18 +703,14 @@ def test_a_reminder_is_recorded_once_a_day_with_its_notice(app, world, staff):
     assert reminder.sent_by_id == world.ids["billing"]
     state = state_of(app, target)
     assert (state.status, state.last_reminded_on, state.reminders_sent) == ("open", TODAY, 1)
-    (notice,) = rows(app, PendingNotice, kind="payment_reminder")
-    assert notice.organisation_id == world.org_b and notice.sent_at is None
-    assert notice.details == {
-        "invoice_id": target,
-        "invoice_number": inv(6),
-        "total": 227_800,
-        "amount_due": 217_000,
-        "due_on": "2027-01-20",
-        "days_overdue": 40,
-        "sent_on": "2027-03-01",
-        "reminder_number": 1,
-    }
+    (notice,) = rows(app, OutboxEmail, kind="payment_reminder")
+    assert notice.organisation_id == world.org_b and notice.sent_at is None  # waits for send-mail
+    assert notice.is_notice and not notice.affects_contract
+    assert notice.to_address == rows(app, Organisation, id=world.org_b)[0].billing_email
+    # The amount due is INV-6's total less its credit note; the days overdue as of today.
+    assert inv(6) in notice.subject
+    assert "¥217,000" in notice.body and "¥227,800" not in notice.body
+    assert "40" in notice.body and f"/invoices/{target}" in notice.body
     (event,) = rows(app, AuditEvent, action="invoice.reminder_sent")
     assert (event.user_id, event.organisation_id) == (world.ids["billing"], world.org_b)
     assert event.details["invoice_number"] == inv(6)
@@ -739,7 +736,7 @@ def test_a_reminder_is_recorded_once_a_day_with_its_notice(app, world, staff):
     ]
     state = state_of(app, target)
     assert (state.last_reminded_on, state.reminders_sent) == (date(2027, 3, 2), 2)
-    assert len(rows(app, PendingNotice, kind="payment_reminder")) == 2
+    assert len(rows(app, OutboxEmail, kind="payment_reminder")) == 2
     page = staff.get(f"/staff/invoices/{target}").get_data(as_text=True)
     assert "2 days overdue" not in page and "41 days overdue" in page
 

@@ -181,6 +181,9 @@ MATRIX: dict[tuple[str, str], tuple[Expected, ...]] = {
     # Stripe's webhook trusts only its signature: without one, 400 for everyone.
     ("stripe_webhook.stripe_webhook", "POST"):
         (400,    400,    400,    400,    400,    400,    400,    400,    400,    400,    400),
+    # --- issue 5: accounts (R-63) [helper A inserts above this line]
+    # --- issue 5: information and notices (R-61, R-62) [helper B inserts above this line]
+    # --- issue 5: terms and consent (R-60) [helper C inserts above this line]
 }
 # fmt: on
 
@@ -272,6 +275,9 @@ MAY_SEE_OTHER: dict[tuple[str, str], dict[str, Expected]] = {
     ("billing.record_payment", "POST"): {"support": 403, "billing": 422},
     ("billing.issue_credit_note", "POST"): {"support": 403, "billing": 422},
     ("billing.send_reminder", "POST"): {"support": 403, "billing": OVERDUE},
+    # --- issue 5 (other organisation): accounts (R-63) [helper A inserts above this line]
+    # --- issue 5 (other organisation): information and notices (R-61, R-62) [helper B inserts above this line]
+    # --- issue 5 (other organisation): terms and consent (R-60) [helper C inserts above this line]
 }
 
 

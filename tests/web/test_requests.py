@@ -22,7 +22,7 @@ from portal.models import (
     Contract,
     ContractRequest,
     LedgerCharge,
-    PendingNotice,
+    OutboxEmail,
     RequestStatus,
 )
 from tests.factories import (
@@ -316,9 +316,11 @@ def test_an_agency_agent_files_without_seeing_amounts_and_the_customer_is_told(a
     (request,) = rows(app, ContractRequest)
     assert request.requested_by_id == world.ids["agency_agent"]
     assert request.entry_id is not None
-    (notice,) = rows(app, PendingNotice)
-    assert notice.organisation_id == world.org_a and notice.kind == "agent_request"
-    assert notice.sent_at is None  # waits for the e-mail outbox
+    notices = rows(app, OutboxEmail, kind="request_submitted")
+    assert notices and all(n.organisation_id == world.org_a for n in notices)
+    assert all(n.is_notice and n.affects_contract and n.sent_at is None for n in notices)
+    # The customer is told that the agency filed it, with the amount it will be charged.
+    assert all("Agency Co." in n.body and "¥385,000" in n.body for n in notices)
     detail = _text(agent.get(response.headers["Location"]))
     assert "Agency Co." in _testid(detail, "requested-by")
 

@@ -21,6 +21,8 @@ PRODUCTION = {
     "RATELIMIT_STORAGE_URI": "redis://127.0.0.1:6379/0",
     "SESSION_COOKIE_SECURE": True,
     "CLOCK_NOW": "",
+    "MAIL_TRANSPORT": "smtp",
+    "BASE_URL": "https://portal.example.jp",
 }
 
 
@@ -158,6 +160,8 @@ def test_session_cookie_is_secure_when_configured(make_app):
         ({"RATELIMIT_STORAGE_URI": "memory://"}, "PORTAL_RATELIMIT_STORAGE_URL"),
         ({"CLOCK_NOW": "2027-03-01T01:00:00+00:00"}, "PORTAL_CLOCK_NOW"),
         ({"SESSION_COOKIE_SECURE": False}, "PORTAL_SECURE_COOKIES"),
+        ({"MAIL_TRANSPORT": "file"}, "PORTAL_MAIL_TRANSPORT"),
+        ({"BASE_URL": "http://127.0.0.1:5000"}, "PORTAL_BASE_URL"),
     ],
 )
 def test_production_refuses_settings_only_safe_on_a_laptop(override, complaint):
@@ -183,12 +187,15 @@ def test_production_settings_from_the_environment(monkeypatch):
     monkeypatch.setenv("PORTAL_RATELIMIT_STORAGE_URL", "redis://127.0.0.1:6379/0")
     monkeypatch.delenv("PORTAL_CLOCK_NOW", raising=False)
     monkeypatch.delenv("PORTAL_SECURE_COOKIES", raising=False)
+    monkeypatch.delenv("PORTAL_MAIL_TRANSPORT", raising=False)
+    monkeypatch.setenv("PORTAL_BASE_URL", "https://portal.example.jp")
 
     app = create_app()
 
     assert app.config["SESSION_COOKIE_SECURE"] is True
     assert app.config["PREFERRED_URL_SCHEME"] == "https"
     assert app.config["SQLALCHEMY_DATABASE_URI"].startswith("postgresql+psycopg://")
+    assert app.config["MAIL_TRANSPORT"] == "smtp"  # never the development file transport
     monkeypatch.setenv("PORTAL_SECRET_KEY", DEFAULT_SECRET_KEY)
     with pytest.raises(RuntimeError, match="PORTAL_SECRET_KEY"):
         create_app()

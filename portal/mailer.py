@@ -1,0 +1,228 @@
+"""Delivering the outbox (`flask portal send-mail`): SMTP, or .eml files in development.
+
+Each e-mail is claimed by a conditional UPDATE (so that two workers never send the same row),
+sent, and marked sent in its own transaction. A failure is recorded with the next attempt
+after an exponential backoff; nothing is dropped while the SMTP server is down, and once it
+is back every e-mail goes out once. The window between the server's acceptance and our
+commit is the only place a crash could send an e-mail twice; its Message-ID, fixed when the
+e-mail was written, is then the same, so receivers can tell.
+"""
+
+from __future__ import annotations
+
+import smtplib
+import ssl
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import timedelta
+from email.message import EmailMessage
+from email.utils import format_datetime, formataddr
+from pathlib import Path
+from typing import Any, Protocol
+
+import sqlalchemy as sa
+
+from portal.clock import clock
+from portal.extensions import db
+from portal.models import OutboxEmail
+
+LEASE = timedelta(minutes=5)  # a crashed worker's claim expires after this
+FIRST_RETRY = timedelta(minutes=1)
+LONGEST_RETRY = timedelta(hours=6)
+REDACTED = "(This e-mail contained a single-use link. It was removed after sending.)\n"
+
+
+def retry_delay(attempts: int) -> timedelta:
+    """1, 2, 4, … minutes after the n-th failed attempt, at most 6 hours."""
+    return min(FIRST_RETRY * (2 ** max(attempts - 1, 0)), LONGEST_RETRY)
+
+
+def build_message(email: OutboxEmail, sender: str, sender_name: str = "") -> EmailMessage:
+    """An RFC 5322 message; Japanese subjects and bodies encoded as UTF-8 (RFC 2047 / base64)."""
+    message = EmailMessage()
+    message["From"] = formataddr((sender_name, sender)) if sender_name else sender
+    message["To"] = email.to_address
+    message["Subject"] = email.subject
+    message["Date"] = format_datetime(email.created_at)
+    message["Message-ID"] = email.message_id
+    message["Content-Language"] = email.locale
+    message["Auto-Submitted"] = "auto-generated"
+    message.set_content(email.body, charset="utf-8")
+    return message
+
+
+class Transport(Protocol):
+    def send(self, message: EmailMessage) -> None: ...
+
+
+class SMTPTransport:
+    """One SMTP connection per run, opened when the first e-mail is sent."""
+
+    def __init__(self, config: dict[str, Any]) -> None:
+        self.config = config
+        self._smtp: smtplib.SMTP | None = None
+
+    def _connect(self) -> smtplib.SMTP:
+        config = self.config
+        smtp = smtplib.SMTP(
+            config["MAIL_SERVER"], config["MAIL_PORT"], timeout=config["MAIL_TIMEOUT_SECONDS"]
+        )
+        if config["MAIL_USE_TLS"]:
+            smtp.starttls(context=ssl.create_default_context())
+        if config["MAIL_USERNAME"]:
+            smtp.login(config["MAIL_USERNAME"], config["MAIL_PASSWORD"])
+        return smtp
+
+    def send(self, message: EmailMessage) -> None:
+        if self._smtp is None:
+            self._smtp = self._connect()
+        try:
+            self._smtp.send_message(message)
+        except (smtplib.SMTPServerDisconnected, OSError):
+            self.close()
+            raise
+
+    def close(self) -> None:
+        if self._smtp is not None:
+            try:
+                self._smtp.quit()
+            except (smtplib.SMTPException, OSError):
+                pass
+            self._smtp = None
+
+
+class FileTransport:
+    """Development: each e-mail becomes <dir>/<outbox id>-<kind>.eml, readable as is."""
+
+    def __init__(self, config: dict[str, Any]) -> None:
+        self.directory = Path(config["MAIL_FILE_DIR"])
+
+    def send(self, message: EmailMessage) -> None:
+        self.directory.mkdir(parents=True, exist_ok=True)
+        name = message["X-Portal-Outbox-Id"] + "-" + message["X-Portal-Kind"] + ".eml"
+        tmp = self.directory / (name + ".tmp")
+        tmp.write_bytes(bytes(message))
+        tmp.replace(self.directory / name)
+
+    def close(self) -> None:
+        pass
+
+
+TRANSPORTS = {"smtp": SMTPTransport, "file": FileTransport}
+
+
+@dataclass
+class Delivery:
+    sent: int = 0
+    failed: int = 0  # attempts that failed and will be retried
+    given_up: int = 0  # failed for the last time
+
+
+@contextmanager
+def transport_for(config: dict[str, Any]) -> Iterator[Transport]:
+    transport = TRANSPORTS[config["MAIL_TRANSPORT"]](config)
+    try:
+        yield transport
+    finally:
+        transport.close()
+
+
+def _due_ids(limit: int) -> list[int]:
+    now = clock.now()
+    return list(
+        db.session.scalars(
+            sa.select(OutboxEmail.id)
+            .where(
+                OutboxEmail.sent_at.is_(None),
+                OutboxEmail.failed_at.is_(None),
+                OutboxEmail.next_attempt_at <= now,
+                sa.or_(OutboxEmail.locked_until.is_(None), OutboxEmail.locked_until < now),
+            )
+            .order_by(OutboxEmail.next_attempt_at, OutboxEmail.id)
+            .limit(limit)
+        )
+    )
+
+
+def _claim(email_id: int) -> OutboxEmail | None:
+    """Take one e-mail for this worker; None when another worker has it or it was sent."""
+    now = clock.now()
+    claimed = db.session.execute(
+        sa.update(OutboxEmail)
+        .where(
+            OutboxEmail.id == email_id,
+            OutboxEmail.sent_at.is_(None),
+            OutboxEmail.failed_at.is_(None),
+            sa.or_(OutboxEmail.locked_until.is_(None), OutboxEmail.locked_until < now),
+        )
+        .values(locked_until=now + LEASE)
+        .execution_options(synchronize_session=False)
+    )
+    db.session.commit()
+    if claimed.rowcount != 1:  # type: ignore[attr-defined]
+        return None
+    return db.session.get(OutboxEmail, email_id, populate_existing=True)
+
+
+def deliver_due(config: dict[str, Any], *, batch: int = 200) -> Delivery:
+    """Send every e-mail that is due, batch by batch. Stops at the first e-mail the server
+    refuses to take (the others wait for the next run rather than hammer a server that is
+    down)."""
+    result = Delivery()
+    sender = config["MAIL_FROM"]
+    max_attempts = config["MAIL_MAX_ATTEMPTS"]
+    with transport_for(config) as transport:
+        while ids := _due_ids(batch):
+            for email_id in ids:
+                email = _claim(email_id)
+                if email is None:
+                    continue
+                message = build_message(email, sender)
+                message["X-Portal-Outbox-Id"] = str(email.id)
+                message["X-Portal-Kind"] = email.kind
+                try:
+                    transport.send(message)
+                except (smtplib.SMTPException, OSError) as exc:
+                    _record_failure(email, exc, max_attempts, result)
+                    return result
+                _record_sent(email)
+                result.sent += 1
+    return result
+
+
+def _record_sent(email: OutboxEmail) -> None:
+    email.sent_at = clock.now()
+    email.attempts += 1
+    email.locked_until = None
+    email.last_error = ""
+    if email.sensitive:
+        email.body = REDACTED
+    db.session.commit()
+
+
+def _record_failure(email: OutboxEmail, exc: Exception, max_attempts: int, result: Delivery) -> None:
+    now = clock.now()
+    email.attempts += 1
+    email.locked_until = None
+    email.last_error = f"{type(exc).__name__}: {exc}"[:500]
+    if email.attempts >= max_attempts:
+        email.failed_at = now
+        result.given_up += 1
+    else:
+        email.next_attempt_at = now + retry_delay(email.attempts)
+        result.failed += 1
+    db.session.commit()
+
+
+def retry_failed(email_ids: list[int] | None = None) -> int:
+    """Staff put e-mails that were given up back in the queue (after fixing the cause)."""
+    query = (
+        sa.update(OutboxEmail)
+        .where(OutboxEmail.failed_at.is_not(None), OutboxEmail.sent_at.is_(None))
+        .values(failed_at=None, attempts=0, next_attempt_at=clock.now())
+        .execution_options(synchronize_session=False)
+    )
+    if email_ids is not None:
+        query = query.where(OutboxEmail.id.in_(email_ids))
+    return db.session.execute(query).rowcount  # type: ignore[attr-defined]

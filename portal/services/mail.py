@@ -1,0 +1,189 @@
+"""Writing e-mails into the outbox (R-61). `portal.mailer` delivers them.
+
+Every e-mail is rendered here, in the recipient's language, and added to the session of the
+change that causes it: it is committed with that change or not at all. Templates live in
+`templates/email/<kind>.txt` with a `subject` and a `body` block.
+"""
+
+from __future__ import annotations
+
+import secrets
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+import sqlalchemy as sa
+from flask import current_app
+from flask_babel import force_locale
+from sqlalchemy.exc import IntegrityError
+
+from portal.extensions import db
+from portal.models import (
+    CustomerRole,
+    Organisation,
+    OutboxEmail,
+    StaffRole,
+    User,
+    UserKind,
+)
+from portal.transaction import begin_writing
+
+
+def absolute_url(endpoint: str, **values: Any) -> str:
+    """A link for an e-mail: BASE_URL and the route's path (the worker has no request)."""
+    base = current_app.config["BASE_URL"].rstrip("/")
+    adapter = current_app.url_map.bind("portal.invalid")
+    return base + adapter.build(endpoint, values, force_external=False)
+
+
+def render(kind: str, locale: str, context: Mapping[str, Any]) -> tuple[str, str]:
+    """Subject and body of an e-mail in the given language."""
+    with force_locale(locale):
+        env = current_app.jinja_env
+        template = env.get_template(f"email/{kind}.txt")
+        variables = {**context, "locale": locale, "portal_url": absolute_url("main.index")}
+        ctx = template.new_context(vars=variables)
+        subject = "".join(template.blocks["subject"](ctx)).strip()
+        ctx = template.new_context(vars=variables)
+        body = "".join(template.blocks["body"](ctx)).strip() + "\n"
+    return " ".join(subject.split()), body
+
+
+def enqueue(
+    kind: str,
+    *,
+    to: str,
+    locale: str,
+    context: Mapping[str, Any] | None = None,
+    organisation_id: int | None = None,
+    user_id: int | None = None,
+    contract_id: int | None = None,
+    notice: bool = False,
+    affects_contract: bool = False,
+    sensitive: bool = False,
+    dedupe_key: str | None = None,
+) -> OutboxEmail | None:
+    """Write one e-mail to the outbox, in the caller's transaction.
+
+    With a dedupe_key, an e-mail already written for it is not written again (None returned),
+    however many requests race: the unique index decides.
+    """
+    subject, body = render(kind, locale, context or {})
+    domain = current_app.config["MAIL_FROM"].rpartition("@")[2] or "portal.invalid"
+    email = OutboxEmail(
+        kind=kind,
+        to_address=to,
+        locale=locale,
+        subject=subject[:300],
+        body=body,
+        organisation_id=organisation_id,
+        user_id=user_id,
+        contract_id=contract_id,
+        is_notice=notice,
+        affects_contract=affects_contract,
+        sensitive=sensitive,
+        message_id=f"<{secrets.token_hex(16)}@{domain}>",
+        dedupe_key=dedupe_key,
+    )
+    if dedupe_key is None:
+        db.session.add(email)
+        return email
+    begin_writing()
+    try:
+        with db.session.begin_nested():
+            db.session.add(email)
+            db.session.flush()
+    except IntegrityError:
+        return None
+    return email
+
+
+def notify_organisation(
+    organisation: Organisation,
+    kind: str,
+    *,
+    context: Mapping[str, Any] | None = None,
+    to: Iterable[str] | None = None,
+    contract_id: int | None = None,
+    affects_contract: bool = False,
+    dedupe_key: str | None = None,
+) -> list[OutboxEmail]:
+    """A notice to an organisation (R-61): to its registered address (or the addresses given),
+    in its language, kept and shown on its notices page."""
+    addresses = list(dict.fromkeys(a for a in (to or [notice_address(organisation)]) if a))
+    written = []
+    for address in addresses:
+        email = enqueue(
+            kind,
+            to=address,
+            locale=organisation.locale,
+            context={"organisation": organisation, **(context or {})},
+            organisation_id=organisation.id,
+            contract_id=contract_id,
+            notice=True,
+            affects_contract=affects_contract,
+            dedupe_key=f"{dedupe_key}:{address}" if dedupe_key else None,
+        )
+        if email is not None:
+            written.append(email)
+    return written
+
+
+def notice_address(organisation: Organisation) -> str:
+    """R-61: notices go to the registered e-mail address for contracts, else for billing."""
+    return organisation.contract_contact_email or organisation.billing_email
+
+
+def administrator_addresses(organisation: Organisation) -> list[str]:
+    return list(
+        db.session.scalars(
+            sa.select(User.email)
+            .where(
+                User.organisation_id == organisation.id,
+                User.customer_role == CustomerRole.ADMINISTRATOR,
+                User.active.is_(True),
+            )
+            .order_by(User.id)
+        )
+    )
+
+
+def alert_staff(kind: str, context: Mapping[str, Any]) -> list[OutboxEmail]:
+    """Alert the provider's staff at once (misuse reports): PORTAL_STAFF_ALERTS_TO, or every
+    active support and administrator staff user, each in their language."""
+    configured = [
+        a.strip() for a in current_app.config["MAIL_STAFF_ALERTS_TO"].split(",") if a.strip()
+    ]
+    if configured:
+        recipients = [(address, "ja", None) for address in configured]
+    else:
+        recipients = [
+            (user.email, user.locale, user.id)
+            for user in db.session.scalars(
+                sa.select(User)
+                .where(
+                    User.kind == UserKind.STAFF,
+                    User.staff_role.in_([StaffRole.SUPPORT, StaffRole.ADMINISTRATOR]),
+                    User.active.is_(True),
+                )
+                .order_by(User.id)
+            )
+        ]
+    written = []
+    for address, locale, user_id in recipients:
+        email = enqueue(kind, to=address, locale=locale, context=context, user_id=user_id)
+        if email is not None:
+            written.append(email)
+    return written
+
+
+def notices_of(organisation_id: int, *, limit: int = 50, offset: int = 0) -> list[OutboxEmail]:
+    """R-61: the notices sent (or waiting to be sent) to an organisation, newest first."""
+    return list(
+        db.session.scalars(
+            sa.select(OutboxEmail)
+            .where(OutboxEmail.organisation_id == organisation_id, OutboxEmail.is_notice.is_(True))
+            .order_by(OutboxEmail.created_at.desc(), OutboxEmail.id.desc())
+            .limit(limit)
+            .offset(offset)
+        )
+    )
