@@ -13,7 +13,7 @@ from __future__ import annotations
 import smtplib
 import ssl
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from datetime import timedelta
 from email.message import EmailMessage
@@ -85,10 +85,8 @@ class SMTPTransport:
 
     def close(self) -> None:
         if self._smtp is not None:
-            try:
+            with suppress(smtplib.SMTPException, OSError):
                 self._smtp.quit()
-            except (smtplib.SMTPException, OSError):
-                pass
             self._smtp = None
 
 
@@ -165,10 +163,15 @@ def _claim(email_id: int) -> OutboxEmail | None:
     return db.session.get(OutboxEmail, email_id, populate_existing=True)
 
 
+# The server took the connection but refused this message (e.g. 451 try later, 550 no such
+# mailbox): the others may still go.
+MESSAGE_REFUSED = (smtplib.SMTPRecipientsRefused, smtplib.SMTPDataError, smtplib.SMTPSenderRefused)
+
+
 def deliver_due(config: dict[str, Any], *, batch: int = 200) -> Delivery:
-    """Send every e-mail that is due, batch by batch. Stops at the first e-mail the server
-    refuses to take (the others wait for the next run rather than hammer a server that is
-    down)."""
+    """Send every e-mail that is due, batch by batch. When the server cannot be reached the
+    run stops at once: the rest wait for the next run rather than hammer a server that is
+    down (only the e-mail that found it down counts an attempt)."""
     result = Delivery()
     sender = config["MAIL_FROM"]
     max_attempts = config["MAIL_MAX_ATTEMPTS"]
@@ -183,7 +186,10 @@ def deliver_due(config: dict[str, Any], *, batch: int = 200) -> Delivery:
                 message["X-Portal-Kind"] = email.kind
                 try:
                     transport.send(message)
-                except (smtplib.SMTPException, OSError) as exc:
+                except MESSAGE_REFUSED as exc:  # this e-mail only: go on with the others
+                    _record_failure(email, exc, max_attempts, result)
+                    continue
+                except (smtplib.SMTPException, OSError) as exc:  # the server: stop this run
                     _record_failure(email, exc, max_attempts, result)
                     return result
                 _record_sent(email)
@@ -201,7 +207,9 @@ def _record_sent(email: OutboxEmail) -> None:
     db.session.commit()
 
 
-def _record_failure(email: OutboxEmail, exc: Exception, max_attempts: int, result: Delivery) -> None:
+def _record_failure(
+    email: OutboxEmail, exc: Exception, max_attempts: int, result: Delivery
+) -> None:
     now = clock.now()
     email.attempts += 1
     email.locked_until = None
