@@ -605,6 +605,14 @@ def quote(
     return quote_agency_renewal(state, notice_on)
 
 
+def change_kind(current_monthly_fee: int, target_monthly_fee: int | None) -> RequestKind:
+    """R-21/R-22: the plan chosen decides. A cheaper plan is a downgrade; a dearer one, or none
+    chosen yet, an upgrade (whose quote refuses a plan that is not dearer)."""
+    if target_monthly_fee is not None and target_monthly_fee < current_monthly_fee:
+        return RequestKind.DOWNGRADE
+    return RequestKind.UPGRADE
+
+
 def suggested_plan(plans: tuple[PlanTerms, ...], used_gb: float) -> PlanTerms | None:
     """R-15: the cheapest plan on sale whose capacity holds the usage."""
     fitting = [

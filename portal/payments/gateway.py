@@ -55,8 +55,10 @@ def customer_idempotency_key(organisation_id: int) -> str:
     return f"customer-org-{organisation_id}"
 
 
-def intent_idempotency_key(invoice_id: int) -> str:
-    return f"invoice-{invoice_id}-payment-intent"
+def intent_idempotency_key(invoice_id: int, amount: int) -> str:
+    """One PaymentIntent per invoice and amount due: a credit note issued after the customer
+    opened the payment page makes a new one for the smaller amount."""
+    return f"invoice-{invoice_id}-payment-intent-{amount}"
 
 
 def ensure_customer(organisation: Organisation) -> str:
@@ -91,12 +93,13 @@ def ensure_customer(organisation: Organisation) -> str:
     return customer.id
 
 
-def create_payment_intent(invoice: Invoice, customer_id: str) -> Intent:
-    """The invoice's PaymentIntent for its total in yen; the same one however often asked."""
+def create_payment_intent(invoice: Invoice, customer_id: str, amount: int) -> Intent:
+    """The invoice's PaymentIntent for the amount due in yen; the same one however often
+    asked."""
     intent = _call(
         lambda client: client.v1.payment_intents.create(
             params={
-                "amount": invoice.total,
+                "amount": amount,
                 "currency": CURRENCY,
                 "customer": customer_id,
                 "payment_method_types": ["card"],
@@ -106,7 +109,7 @@ def create_payment_intent(invoice: Invoice, customer_id: str) -> Intent:
                     "organisation_id": str(invoice.organisation_id),
                 },
             },
-            options={"idempotency_key": intent_idempotency_key(invoice.id)},
+            options={"idempotency_key": intent_idempotency_key(invoice.id, amount)},
         )
     )
     return _intent(intent)

@@ -29,7 +29,7 @@ from portal.models import (
 )
 from portal.payments import gateway
 from portal.permissions import Actor, can_manage_billing, can_pay_invoices
-from portal.services import audit
+from portal.services import audit, invoicing
 from portal.services.errors import Conflict, NotAllowed, PortalError
 from portal.transaction import begin_writing
 
@@ -67,10 +67,11 @@ def start_card_payment(actor: Actor, invoice: Invoice, *, ip: str = "") -> CardP
     if not can_pay_invoices(actor) or actor.organisation_id != invoice.organisation_id:
         raise NotAllowed(_("You cannot pay this invoice."))
     _refuse_unless_open(invoice)
-    if invoice.total < gateway.MIN_AMOUNT:
+    amount = invoicing.amount_due(invoice)
+    if amount < gateway.MIN_AMOUNT:
         raise Conflict(_("This invoice cannot be paid by card. Please pay by bank transfer."))
     customer_id = gateway.ensure_customer(invoice.organisation)
-    intent = gateway.create_payment_intent(invoice, customer_id)
+    intent = gateway.create_payment_intent(invoice, customer_id, amount)
     if intent.status not in PAYABLE_INTENT_STATES:
         # Paid or being paid at Stripe; the webhook will mark the invoice (or already did).
         raise Conflict(_("A card payment for this invoice is already in progress."))
@@ -112,12 +113,13 @@ def record_card_payment(
     if invoice is None or invoice.kind != DocumentKind.INVOICE:
         audit.record("payment.card_unknown_invoice", invoice_id=invoice_id, **details)
         return CardPaymentOutcome.UNKNOWN_INVOICE
-    if currency != gateway.CURRENCY or amount != invoice.total:
+    if currency != gateway.CURRENCY or amount != invoicing.amount_due(invoice):
         audit.record(
             "payment.card_amount_mismatch",
             organisation_id=invoice.organisation_id,
             subject=invoice,
             invoice_total=invoice.total,
+            amount_due=invoicing.amount_due(invoice),
             **details,
         )
         return CardPaymentOutcome.AMOUNT_MISMATCH
@@ -161,7 +163,8 @@ def record_manual_payment(
     reference: str = "",
     ip: str = "",
 ) -> Payment:
-    """R-43: billing staff record a bank transfer or a direct debit of the invoice's total."""
+    """R-43: billing staff record a bank transfer or a direct debit of the amount due (the
+    total less any credit notes)."""
     if not can_manage_billing(actor):
         raise NotAllowed(_("Only billing staff can record payments."))
     if str(method) not in MANUAL_METHODS:
@@ -178,7 +181,7 @@ def record_manual_payment(
     payment = Payment(
         invoice_id=invoice.id,
         method=method,
-        amount=invoice.total,
+        amount=invoicing.amount_due(invoice),
         received_on=received_on,
         reference=reference,
         recorded_by_id=actor.user.id,

@@ -408,7 +408,7 @@ def send_reminder(actor: Actor, invoice: Invoice, *, today: date, ip: str) -> Pa
         # Paid or credited since it was loaded: the caller rolls the reminder back.
         raise Conflict(_("This invoice is settled: no reminder is needed."))
     db.session.refresh(invoice.state)
-    amount_due = invoice.total - invoicing.credited_so_far(invoice)
+    amount_due = invoicing.amount_due(invoice)
     # the reminder (催告) is a notice to the billing address, sent once per reminder.
     organisation = invoice.organisation
     mail.notify_organisation(

@@ -536,6 +536,11 @@ def verify_pdf(invoice: Invoice) -> bool:
 # --- credit notes (適格返還請求書, R-42) -------------------------------------------------------
 
 
+def amount_due(invoice: Invoice) -> int:
+    """What the customer owes on an invoice: its total less what credit notes returned (R-42)."""
+    return invoice.total - credited_so_far(invoice)
+
+
 def credited_so_far(original: Invoice) -> int:
     """The total (tax included) already returned on an invoice by its credit notes."""
     return int(

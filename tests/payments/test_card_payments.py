@@ -94,7 +94,7 @@ def test_starting_twice_gives_the_same_intent(app, world, stripe_server, invoice
     second = _start(app, world, invoice_id)
     assert second.intent_id == first.intent_id
     assert second.client_secret == first.client_secret
-    key = f"invoice-{invoice_id}-payment-intent"
+    key = f"invoice-{invoice_id}-payment-intent-{first.amount}"
     assert stripe_server.posts() == [
         ("/v1/customers", f"customer-org-{world.org_a}"),
         ("/v1/payment_intents", key),
@@ -181,8 +181,8 @@ def test_the_webhook_may_come_before_start_card_payment_returns(
     create = gateway.create_payment_intent
     outcomes = []
 
-    def create_then_pay(invoice, customer_id):
-        intent = create(invoice, customer_id)
+    def create_then_pay(invoice, customer_id, amount):
+        intent = create(invoice, customer_id, amount)
         assert stripe_server.pay_with_card(intent.id) == "succeeded"
         # The webhook is another request: another thread, session and transaction.
         thread = threading.Thread(
@@ -293,3 +293,21 @@ def test_no_state_change_happens_outside_the_payments_tables(app, world, stripe_
     deliver(app, stripe_server.event_for(started.intent_id))
     with app.test_request_context():
         assert db.session.execute(sa.select(Invoice.__table__)).all() == frozen_before
+
+
+def test_after_a_partial_credit_note_the_card_pays_the_amount_due(
+    app, world, stripe_server, invoice_id
+):
+    """R-42/R-43: the PaymentIntent is for 445,500 less the credit note's 11,000, and only that
+    amount marks the invoice paid."""
+    from tests.payments.test_manual_payments import _credit
+
+    first = _start(app, world, invoice_id)
+    assert first.amount == 445_500
+    _credit(app, world, invoice_id)
+    started = _start(app, world, invoice_id)
+    assert started.amount == 434_500 and started.intent_id != first.intent_id
+    assert stripe_server.pay_with_card(started.intent_id) == "succeeded"
+    deliver(app, stripe_server.event_for(started.intent_id))
+    (payment,) = rows(app, Payment)
+    assert (payment.amount, payment.stripe_payment_intent_id) == (434_500, started.intent_id)

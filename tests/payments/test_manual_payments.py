@@ -159,3 +159,26 @@ def test_an_entry_rolled_back_leaves_the_invoice_open(app, world, invoice_id):
     assert rows(app, Payment) == []
     with app.app_context():
         assert db.session.get_one(InvoiceState, invoice_id).status == InvoiceStatus.OPEN
+
+
+def _credit(app, world, invoice_id, amount=10_000):
+    from portal.services import invoicing
+
+    with app.test_request_context():
+        invoicing.issue_credit_note(
+            actor(world, "billing"),
+            db.session.get_one(Invoice, invoice_id),
+            amount=amount,
+            tax_rate_percent=10,
+            reason="Partial refund for an outage",
+            ip="",
+        )
+        db.session.commit()
+
+
+def test_after_a_partial_credit_note_the_payment_is_the_amount_due(app, world, invoice_id):
+    """R-42/R-43: 445,500 less a credit note of 10,000 + 1,000 tax leaves 434,500 to pay."""
+    _credit(app, world, invoice_id)
+    _record(app, world, invoice_id)
+    (payment,) = rows(app, Payment)
+    assert payment.amount == 434_500

@@ -8,6 +8,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from portal.domain import quotes
 from portal.domain.calendar import (
     BillingMonth,
     Term,
@@ -789,3 +790,16 @@ def test_r06_property_agency_renewal_is_the_period_after_the_last_granted(state,
     assert q.next_period.number == state.agency_periods_granted
     assert q.next_period.end == add_billing_months(q.next_period.start, 6) - ONE_DAY
     _assert_every_quote_invariant(q, state)
+
+
+# --- which kind of plan change (R-21, R-22) ---------------------------------------------------
+
+
+@given(st.integers(1, 10**7), st.integers(1, 10**7))
+def test_r21_r22_the_plan_chosen_decides_upgrade_or_downgrade(current, target):
+    kind = quotes.change_kind(current, target)
+    assert kind == (RequestKind.DOWNGRADE if target < current else RequestKind.UPGRADE)
+
+
+def test_r21_no_plan_chosen_yet_is_treated_as_an_upgrade():
+    assert quotes.change_kind(50_000, None) == RequestKind.UPGRADE

@@ -25,6 +25,7 @@ from portal.blueprints.billing.forms import (
     ReminderForm,
     SearchForm,
 )
+from portal.blueprints.validators import show_error
 from portal.clock import clock
 from portal.extensions import db, htmx
 from portal.models import DocumentKind, Invoice
@@ -223,8 +224,7 @@ def record_payment(invoice_id: int):
         abort(403)
     except PortalError as exc:
         db.session.rollback()
-        field = getattr(form, exc.field, None) if exc.field else None
-        (field.errors if field else form.form_errors).append(str(exc))
+        show_error(form, exc)
         return _detail_page(
             invoice, payment_form=form, status=409 if isinstance(exc, Conflict) else 422
         )
@@ -259,8 +259,7 @@ def issue_credit_note(invoice_id: int):
         abort(403)
     except PortalError as exc:
         db.session.rollback()
-        field = getattr(form, exc.field, None) if exc.field else None
-        (field.errors if field else form.form_errors).append(str(exc))
+        show_error(form, exc)
         return _detail_page(invoice, credit_form=form, status=422)
     flash(_("Credit note %(number)s was issued.", number=note.number), "success")
     return redirect(url_for("billing.detail", invoice_id=note.id))

@@ -22,7 +22,7 @@ from flask_login import login_required
 
 from portal.blueprints.contracts.forms import ConfirmRequestForm, WithdrawForm
 from portal.clock import clock
-from portal.domain import calendar
+from portal.domain import calendar, quotes
 from portal.domain.quotes import Quote, Refusal, RequestKind
 from portal.extensions import db, htmx
 from portal.models import Contract, Plan
@@ -132,10 +132,8 @@ def _kind_for(purpose: Purpose, contract: Contract, plan: Plan | None, asked: st
     if not offered:
         return None, offered
     if purpose.name == "change":
-        # The plan decides: dearer is an upgrade, cheaper a downgrade.
-        if plan is not None and plan.monthly_fee < contract.monthly_fee:
-            return RequestKind.DOWNGRADE, offered
-        return RequestKind.UPGRADE, offered
+        target_fee = plan.monthly_fee if plan is not None else None
+        return quotes.change_kind(contract.monthly_fee, target_fee), offered
     chosen = next((k for k in offered if k.value == asked), offered[0])
     return chosen, offered
 
@@ -169,7 +167,7 @@ def _request_page(contract_id: int, purpose: Purpose, *, status: int = 200, erro
             formdata=None,
             kind=result.kind.value,
             plan=result.target_plan_id or "",
-            on=_chosen_date(result).isoformat(),
+            on=result.effective_on.isoformat(),
             total=result.total,
         )
     context = {
@@ -201,10 +199,6 @@ def _is_month_end(value: str | None, contract: Contract) -> bool:
     except ValueError:
         return False
     return calendar.is_month_end(day, contract.anchor_day)
-
-
-def _chosen_date(quote: Quote) -> date:
-    return quote.effective_on
 
 
 def _plans_for(contract: Contract) -> list[Plan]:

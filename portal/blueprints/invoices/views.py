@@ -143,6 +143,7 @@ def pay(invoice_id: int):
             "invoices/pay.html",
             invoice=invoice,
             client_secret=started.client_secret,
+            amount=started.amount,
             publishable_key=current_app.config["STRIPE_PUBLISHABLE_KEY"],
             return_url=url_for("invoices.paid", invoice_id=invoice.id, _external=True),
         )

@@ -12,6 +12,7 @@ from wtforms.fields.choices import SelectChoice
 
 from portal.blueprints.contracts.views import contract_page
 from portal.blueprints.staff.forms import OnboardForm, UsageForm, ViewAsForm
+from portal.blueprints.validators import show_error
 from portal.clock import TOKYO, clock
 from portal.extensions import db, htmx
 from portal.models import CustomerRole, PartnerCompany, PartnerKind, UsageSource
@@ -93,7 +94,7 @@ def onboard():
         result = organisation_service.onboard(actor, application, ip=client_ip())
         db.session.commit()
     except PortalError as exc:
-        getattr(form, exc.field or "legal_name").errors.append(str(exc))
+        show_error(form, exc, "legal_name")
         return render_template("staff/onboard.html", form=form), 422
     except IntegrityError:
         # The same application sent twice at once: the unique e-mail lets only one through.
@@ -164,7 +165,7 @@ def view_as(organisation_id: int):
     except NotAllowed:
         abort(403)
     except PortalError as exc:
-        getattr(form, exc.field or "reason").errors.append(str(exc))
+        show_error(form, exc, "reason")
         return _organisation_page(org, form, 422)
     except IntegrityError:
         # The same start sent twice at once: one open view per session (a unique index).
@@ -211,7 +212,7 @@ def record_usage(contract_id: int):
         db.session.commit()
     except PortalError as exc:
         db.session.rollback()
-        getattr(form, exc.field or "used_gb").errors.append(str(exc))
+        show_error(form, exc, "used_gb")
         return _contract_page(found, form, 422)
     flash(_("The measurement was recorded."), "success")
     return redirect(url_for("staff.contract", contract_id=found.id))
