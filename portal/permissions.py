@@ -181,6 +181,15 @@ def can_view_as_customer(actor: Actor) -> bool:
     return can_onboard(actor)
 
 
+def can_see_mail_queue(actor: Actor) -> bool:
+    """Every back-office role sees the e-mail outbox (what waits, what was given up)."""
+    return is_staff(actor)
+
+
+def can_retry_mail(actor: Actor) -> bool:
+    return is_staff(actor) and actor.user.staff_role in (StaffRole.SUPPORT, StaffRole.ADMINISTRATOR)
+
+
 # --- scoped loaders ---------------------------------------------------------------------
 
 

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import secrets
 from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 import sqlalchemy as sa
@@ -187,3 +189,32 @@ def notices_of(organisation_id: int, *, limit: int = 50, offset: int = 0) -> lis
             .offset(offset)
         )
     )
+
+
+@dataclass
+class QueueState:
+    waiting: int
+    failing: int  # waiting, after at least one failed attempt
+    given_up: list[OutboxEmail]
+    oldest_waiting: datetime | None
+
+
+def queue_state(*, limit: int = 100) -> QueueState:
+    """For staff: how many e-mails wait, how many keep failing, and those given up."""
+    unsent = sa.and_(OutboxEmail.sent_at.is_(None), OutboxEmail.failed_at.is_(None))
+    waiting, failing, oldest = db.session.execute(
+        sa.select(
+            sa.func.count(),
+            sa.func.count().filter(OutboxEmail.attempts > 0),
+            sa.func.min(OutboxEmail.created_at),
+        ).where(unsent)
+    ).one()
+    given_up = list(
+        db.session.scalars(
+            sa.select(OutboxEmail)
+            .where(OutboxEmail.failed_at.is_not(None), OutboxEmail.sent_at.is_(None))
+            .order_by(OutboxEmail.failed_at.desc())
+            .limit(limit)
+        )
+    )
+    return QueueState(waiting, failing, given_up, oldest)

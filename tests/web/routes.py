@@ -50,6 +50,7 @@ def post_data(endpoint: str, world: World, actor: str, *, org: str = "a") -> dic
         "billing.issue_credit_note": {"amount": "1000", "tax_rate_percent": "10", "reason": "x"},
         "billing.send_reminder": {},
         "stripe_webhook.stripe_webhook": {},
+        "staff.retry_mail": {},
         # --- issue 5: accounts (R-63) [helper A inserts above this line]
         # --- issue 5: information and notices (R-61, R-62) [helper B inserts above this line]
         # --- issue 5: terms and consent (R-60) [helper C inserts above this line]

@@ -25,6 +25,7 @@ from portal.models import (
     InvoiceLine,
     LedgerCharge,
     Organisation,
+    OutboxEmail,
     User,
 )
 from portal.permissions import Actor
@@ -331,3 +332,25 @@ def test_a_run_over_the_demo_data_can_be_checked_by_hand(app):
     assert april == expected
     assert summary.issued == len(expected) == 3
     assert _run(app, date(2027, 3, 21)).issued == 0
+
+
+def test_r61_each_document_is_announced_to_the_billing_address_once_its_pdf_is_stored(
+    app, world, issued
+):
+    """The e-mail goes when the document can be read: with its stored PDF, once, however
+    often the PDF is rendered or downloaded."""
+    assert rows(app, OutboxEmail, kind="invoice_issued") == []  # issued, no PDF yet
+    with app.app_context():
+        rendered = invoicing.render_pending_pdfs()
+        assert invoicing.render_pending_pdfs() == 0
+    announced = rows(app, OutboxEmail, kind="invoice_issued")
+    assert len(announced) == rendered >= len(issued)
+    assert all(any(number in e.subject for e in announced) for number in issued)
+    admin = signed_in_client(app, world.emails["admin"])
+    admin.get(f"/invoices/{issued['INV-00000001']}/pdf")
+    assert len(rows(app, OutboxEmail, kind="invoice_issued")) == rendered
+    first = next(e for e in announced if "INV-00000001" in e.subject)
+    (organisation,) = rows(app, Organisation, id=first.organisation_id)
+    assert first.to_address == organisation.billing_email
+    assert first.is_notice and not first.affects_contract
+    assert f"/invoices/{issued['INV-00000001']}" in first.body

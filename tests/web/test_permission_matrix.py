@@ -50,6 +50,7 @@ S_CON = Redirect("/staff/contracts/{contract}")  # back to the staff's contract 
 TOKENS = Redirect("/account/api-tokens")
 INVOICES = Redirect("/invoices")
 OVERDUE = Redirect("/staff/invoices/overdue")
+MAIL = Redirect("/staff/mail")
 
 Expected = int | Redirect
 
@@ -181,6 +182,12 @@ MATRIX: dict[tuple[str, str], tuple[Expected, ...]] = {
     # Stripe's webhook trusts only its signature: without one, 400 for everyone.
     ("stripe_webhook.stripe_webhook", "POST"):
         (400,    400,    400,    400,    400,    400,    400,    400,    400,    400,    400),
+    # The e-mail outbox: every back-office role sees it; support and staff
+    # administrators put given-up e-mails back in the queue.
+    ("staff.mail_queue", "GET"):
+        (LOGIN,  404,    404,    404,    404,    404,    404,    404,    200,    403,    200),
+    ("staff.retry_mail", "POST"):
+        (LOGIN,  404,    404,    404,    404,    404,    404,    404,    MAIL,   403,    403),
     # --- issue 5: accounts (R-63) [helper A inserts above this line]
     # --- issue 5: information and notices (R-61, R-62) [helper B inserts above this line]
     # --- issue 5: terms and consent (R-60) [helper C inserts above this line]

@@ -82,3 +82,9 @@ class UsageForm(FlaskForm):
     measured_at = DateTimeLocalField(
         _l("Measured at (Tokyo)"), format="%Y-%m-%dT%H:%M", validators=[required()]
     )
+
+
+class RetryMailForm(FlaskForm):
+    """Retry one given-up e-mail (its id), or every one (no id)."""
+
+    email_id = IntegerField(validators=[Optional(), NumberRange(min=1)])

@@ -10,8 +10,9 @@ from flask_login import login_required
 from sqlalchemy.exc import IntegrityError
 from wtforms.fields.choices import SelectChoice
 
+from portal import mailer
 from portal.blueprints.contracts.views import contract_page
-from portal.blueprints.staff.forms import OnboardForm, UsageForm, ViewAsForm
+from portal.blueprints.staff.forms import OnboardForm, RetryMailForm, UsageForm, ViewAsForm
 from portal.blueprints.validators import show_error
 from portal.clock import TOKYO, clock
 from portal.extensions import db, htmx
@@ -19,14 +20,16 @@ from portal.models import CustomerRole, PartnerCompany, PartnerKind, UsageSource
 from portal.permissions import (
     can_onboard,
     can_record_usage,
+    can_retry_mail,
+    can_see_mail_queue,
     can_view_as_customer,
     get_contract_for_staff_or_404,
     get_organisation_for_staff_or_404,
     is_staff,
 )
 from portal.presentation import yen
+from portal.services import audit, entries, mail
 from portal.services import contracts as contract_service
-from portal.services import entries
 from portal.services import organisations as organisation_service
 from portal.services import usage as usage_service
 from portal.services.errors import NotAllowed, PortalError
@@ -216,3 +219,34 @@ def record_usage(contract_id: int):
         return _contract_page(found, form, 422)
     flash(_("The measurement was recorded."), "success")
     return redirect(url_for("staff.contract", contract_id=found.id))
+
+
+# --- the e-mail outbox (R-61) ------------------------------------------------------------------
+
+
+@bp.get("/mail")
+@login_required
+def mail_queue():
+    """What waits to be sent, and the e-mails given up after their last retry."""
+    actor = _staff()
+    if not can_see_mail_queue(actor):
+        abort(403)
+    return render_template("staff/mail.html", queue=mail.queue_state(), form=RetryMailForm())
+
+
+@bp.post("/mail/retry")
+@login_required
+def retry_mail():
+    """Put given-up e-mails back in the queue (one, or all), once the cause is fixed."""
+    actor = _staff()
+    if not can_retry_mail(actor):
+        abort(403)
+    form = RetryMailForm()
+    if not form.validate_on_submit():
+        abort(400)
+    ids = [form.email_id.data] if form.email_id.data else None
+    count = mailer.retry_failed(ids)
+    audit.record("mail.retried", actor=actor, ip=client_ip(), count=count, email_ids=ids or "all")
+    db.session.commit()
+    flash(_("%(n)d e-mail(s) will be sent again on the next run.", n=count), "success")
+    return redirect(url_for("staff.mail_queue"))
