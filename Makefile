@@ -8,7 +8,7 @@ HOST   ?= 127.0.0.1
 PORT   ?= 5000
 STAMP  := $(VENV)/.installed
 
-.PHONY: run test setup translations extract-messages lint db-upgrade
+.PHONY: run test setup translations extract-messages lint db-upgrade mail
 
 run: setup
 	@mkdir -p instance
@@ -19,6 +19,10 @@ run: setup
 	@echo
 	@echo "The portal runs at http://$(HOST):$(PORT)/  (Ctrl+C stops it)"
 	$(FLASK) run --host $(HOST) --port $(PORT)
+
+mail: setup
+	$(FLASK) portal send-mail
+	@echo "E-mails written as .eml files under instance/mail/"
 
 test: setup
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
