@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from datetime import date, timedelta
 
 import sqlalchemy as sa
+from flask_babel import force_locale
 from sqlalchemy.exc import IntegrityError
 
 from portal.clock import clock
@@ -29,7 +30,7 @@ from portal.models import (
     RequestStatus,
     SalesChannel,
 )
-from portal.services import audit
+from portal.services import audit, mail
 from portal.transaction import begin_writing
 
 _ONE_DAY = timedelta(days=1)
@@ -92,6 +93,7 @@ def _apply_one(request_id: int) -> str | None:
         request = db.session.get_one(ContractRequest, request_id)
         db.session.refresh(request)
         _carry_out(request)
+        _announce_applied(request)
         audit.record(
             "request.applied",
             organisation_id=request.organisation_id,
@@ -152,6 +154,30 @@ def _carry_out(request: ContractRequest) -> None:
         contract.agency_periods_granted = (contract.agency_periods_granted or 1) + 1
         _event(contract, "agency_renewed", request.effective_on, request)
     db.session.flush()
+
+
+def _announce_applied(request: ContractRequest) -> None:
+    """R-61: the contract changed or ended today, as requested; a notice that says so."""
+    from portal.services.requests import REQUEST_KIND_NAMES
+
+    contract = request.contract
+    organisation = contract.organisation
+    with force_locale(organisation.locale):
+        kind_name = str(REQUEST_KIND_NAMES[request.kind])
+    mail.notify_organisation(
+        organisation,
+        "request_applied",
+        to=mail.contract_notice_addresses(organisation),
+        contract_id=contract.id,
+        affects_contract=True,
+        dedupe_key=f"request_applied:{request.id}",
+        context={
+            "request": request,
+            "contract": contract,
+            "kind_name": kind_name,
+            "contract_url": mail.absolute_url("contracts.detail", contract_id=contract.id),
+        },
+    )
 
 
 def _end(contract: Contract, last_day: date, request: ContractRequest | None) -> None:
@@ -305,6 +331,19 @@ def expire_agency_contracts(today: date) -> int:
         ):
             db.session.rollback()
             continue
+        mail.notify_organisation(
+            contract.organisation,
+            "agency_contract_ended",
+            to=mail.contract_notice_addresses(contract.organisation),
+            contract_id=contract.id,
+            affects_contract=True,
+            dedupe_key=f"agency_contract_ended:{contract.id}",
+            context={
+                "contract": contract,
+                "last_day": last_day,
+                "contract_url": mail.absolute_url("contracts.detail", contract_id=contract.id),
+            },
+        )
         audit.record(
             "contract.agency_expired",
             organisation_id=contract.organisation_id,

@@ -135,6 +135,11 @@ def notice_address(organisation: Organisation) -> str:
     return organisation.contract_contact_email or organisation.billing_email
 
 
+def contract_notice_addresses(organisation: Organisation) -> list[str]:
+    """Notices about a contract: the registered address and every active administrator."""
+    return [notice_address(organisation), *administrator_addresses(organisation)]
+
+
 def administrator_addresses(organisation: Organisation) -> list[str]:
     return list(
         db.session.scalars(

@@ -11,8 +11,8 @@ from datetime import date, timedelta
 from typing import Any
 
 import sqlalchemy as sa
-from flask_babel import gettext as _
 from flask_babel import force_locale
+from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from sqlalchemy.exc import IntegrityError
 
@@ -373,7 +373,7 @@ def _notify(actor: Actor, request: ContractRequest, kind: str) -> None:
     mail.notify_organisation(
         organisation,
         kind,
-        to=[mail.notice_address(organisation), *mail.administrator_addresses(organisation)],
+        to=mail.contract_notice_addresses(organisation),
         contract_id=contract.id,
         affects_contract=True,
         context={

@@ -74,12 +74,18 @@ class LiveServer:
 
 
 @pytest.fixture
-def live_server(make_app) -> Iterator[LiveServer]:
+def live_config() -> dict[str, object]:
+    """Extra settings of the live server; a test module overrides it (e.g. its SMTP server)."""
+    return {}
+
+
+@pytest.fixture
+def live_server(make_app, live_config: dict[str, object]) -> Iterator[LiveServer]:
     """The portal on this test's database, served by werkzeug in a background thread.
 
     CSRF protection is on, unlike in tests/web: the browser submits the real forms.
     """
-    app = make_app(WTF_CSRF_ENABLED=True)
+    app = make_app(WTF_CSRF_ENABLED=True, **live_config)
     server: BaseWSGIServer = make_server("127.0.0.1", 0, app, threaded=True)
     thread = threading.Thread(
         target=server.serve_forever, args=(0.05,), name="live-server", daemon=True

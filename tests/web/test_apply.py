@@ -19,6 +19,7 @@ from portal.models import (
     ContractEvent,
     ContractRequest,
     LedgerCharge,
+    OutboxEmail,
     PartnerCompany,
     Plan,
     RequestStatus,
@@ -118,6 +119,14 @@ def test_w2_cancellation_ends_the_contract_after_its_last_day_with_the_shortfall
     ]
     (line,) = [c for c in rows(app, LedgerCharge) if c.kind == "shortfall"]
     assert line.months == 7
+    # a notice that the contract ended, marked as such, written once for each address.
+    applied = rows(app, OutboxEmail, kind="request_applied")
+    assert applied and all(n.affects_contract and n.is_notice for n in applied)
+    assert sorted(n.to_address for n in applied) == sorted(
+        n.to_address for n in rows(app, OutboxEmail, kind="request_submitted")
+    )
+    _run(app, date(2027, 4, 22))
+    assert len(rows(app, OutboxEmail, kind="request_applied")) == len(applied)
 
 
 def test_a_downgrade_ends_the_contract_and_starts_the_lower_plan(app, world):
@@ -198,6 +207,11 @@ def test_an_agency_contract_without_a_renewal_application_ends_with_its_period(a
         contract = db.session.get(Contract, contract_id)
         assert (contract.status, contract.ended_on) == ("ended", date(2027, 5, 20))
     assert len(rows(app, ContractEvent, contract_id=contract_id, kind="ended")) == 1
+    # the organisation is told, once, with a notice marked as ending a contract.
+    notices = rows(app, OutboxEmail, kind="agency_contract_ended")
+    assert notices and all(n.contract_id == contract_id and n.affects_contract for n in notices)
+    assert len({n.to_address for n in notices}) == len(notices)
+    assert all("May 20, 2027" in n.body or "2027年5月20日" in n.body for n in notices)
 
 
 def test_an_agency_renewal_application_grants_the_next_period(app, world):
