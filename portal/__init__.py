@@ -64,8 +64,13 @@ def register_blueprints(app: Flask) -> None:
     from portal.blueprints.invoices.views import bp as invoices_bp
     from portal.blueprints.invoices.views import webhook_bp
     from portal.blueprints.main.views import bp as main_bp
+    from portal.blueprints.organisation.views import bp as organisation_bp
     from portal.blueprints.partners.views import bp as partners_bp
+    from portal.blueprints.security.views import bp as security_bp
     from portal.blueprints.staff.views import bp as staff_bp
+    from portal.blueprints.terms.views import bp as terms_bp
+    from portal.blueprints.terms.views import staff_bp as staff_terms_bp
+    from portal.blueprints.users.views import bp as users_bp
     from portal.extensions import csrf
 
     for bp in (
@@ -74,9 +79,14 @@ def register_blueprints(app: Flask) -> None:
         account_bp,
         contracts_bp,
         invoices_bp,
+        organisation_bp,
         partners_bp,
         staff_bp,
         billing_bp,
+        terms_bp,
+        staff_terms_bp,
+        users_bp,
+        security_bp,
         api_bp,
     ):
         app.register_blueprint(bp)

@@ -17,6 +17,7 @@ from portal.clock import TOKYO
 from portal.domain import calendar
 from portal.extensions import db
 from portal.models import (
+    ConsentKind,
     Contract,
     ContractEvent,
     CustomerRole,
@@ -30,6 +31,8 @@ from portal.models import (
     SalesChannel,
     Service,
     StaffRole,
+    TermsConsent,
+    TermsVersion,
     UsageReading,
     UsageSource,
     User,
@@ -58,6 +61,9 @@ DEMO_LOGINS = (
     DemoLogin("agent@ekimae-it.example", "agency agent (駅前ITサービス合同会社)"),
     DemoLogin("support@imageworks-provider.example", "provider support staff"),
     DemoLogin("billing@imageworks-provider.example", "provider billing staff"),
+    DemoLogin(
+        "admin@imageworks-provider.example", "provider staff administrator (publishes terms)"
+    ),
 )
 
 
@@ -156,7 +162,9 @@ def load(today: date) -> bool:
 
     customer = {"kind": UserKind.CUSTOMER}
     admin = {**customer, "customer_role": CustomerRole.ADMINISTRATOR}
-    user("admin@sakura-photo.example", "佐藤 花子", organisation=sakura, **admin)
+    administrators = {
+        sakura: user("admin@sakura-photo.example", "佐藤 花子", organisation=sakura, **admin)
+    }
     user(
         "member@sakura-photo.example",
         "鈴木 一郎",
@@ -164,9 +172,15 @@ def load(today: date) -> bool:
         customer_role=CustomerRole.MEMBER,
         **customer,
     )
-    user("admin@aoba-design.example", "Aoi Takahashi", organisation=aoba, locale="en", **admin)
-    user("admin@hokuto-print.example", "田中 誠", organisation=hokuto, **admin)
-    user("admin@minato-logi.example", "伊藤 美咲", organisation=minato, **admin)
+    administrators[aoba] = user(
+        "admin@aoba-design.example", "Aoi Takahashi", organisation=aoba, locale="en", **admin
+    )
+    administrators[hokuto] = user(
+        "admin@hokuto-print.example", "田中 誠", organisation=hokuto, **admin
+    )
+    administrators[minato] = user(
+        "admin@minato-logi.example", "伊藤 美咲", organisation=minato, **admin
+    )
     user("agent@tokai-sales.example", "渡辺 健", kind=UserKind.AGENT, partner=tokai)
     user("agent@ekimae-it.example", "山本 由美", kind=UserKind.AGENT, partner=ekimae)
     user(
@@ -180,6 +194,12 @@ def load(today: date) -> bool:
         "小林 経理",
         kind=UserKind.STAFF,
         staff_role=StaffRole.BILLING,
+    )
+    staff_administrator = user(
+        "admin@imageworks-provider.example",
+        "高橋 管理者",
+        kind=UserKind.STAFF,
+        staff_role=StaffRole.ADMINISTRATOR,
     )
     db.session.flush()
 
@@ -217,6 +237,21 @@ def load(today: date) -> bool:
     agency_anchor = _anchor_for_term_ending_near(today, 6)
     minato_contract = contract(minato, "iw-100", agency_anchor - timedelta(days=3), partner=ekimae)
 
+    # R-60: the terms each organisation accepted on its application, and a new version of
+    # IMAGE WORKS's terms announced for next month, so that the portal shows its banner.
+    image_works_terms = _load_terms(today, image_works, inet, staff_administrator)
+    for contract_ in (sakura_contract, aoba_contract, hokuto_contract, minato_contract):
+        applied = datetime.combine(contract_.service_start - timedelta(days=14), time(10), TOKYO)
+        db.session.add(
+            TermsConsent(
+                organisation_id=contract_.organisation_id,
+                terms_version=image_works_terms,
+                kind=ConsentKind.APPLICATION,
+                user=administrators[contract_.organisation],
+                consented_at=applied,
+            )
+        )
+
     # R-15: usage as the service reported it just after midnight: one nearly full, one over its
     # capacity (the portal suggests the plan that fits), one that a cheaper plan would hold.
     measured_at = datetime.combine(today, time(0, 30), tzinfo=TOKYO)
@@ -251,3 +286,137 @@ def issue_past_invoices(today: date) -> int:
         days.add(month.start)
         month = calendar.billing_month_of(month.end + timedelta(days=1), ANCHOR)
     return sum(issue_invoices(day).issued for day in sorted(d for d in days if d <= today))
+
+
+# --- terms of service (R-60): short summaries of the real terms, marked as demo text ----------
+
+_IW_NOTE_JA = "（デモ用の要約です。実際の利用規約ではありません。）"
+_IW_NOTE_EN = "(A summary for the demo, not the actual terms of service.)"
+
+IMAGE_WORKS_TERMS_JA = f"""IMAGE WORKS 利用規約
+{_IW_NOTE_JA}
+
+第1条（適用）本規約は、本規約を承認の上で利用申込書を提出し、弊社が承諾したお客様に適用されます。
+第3条（月度）本サービスの月度は21日に始まり、翌月20日までを1か月とします。
+第4条（利用期間）利用開始日の後に最初に来る21日から最低利用月数を経過するまで利用できます。期間満了の30日前までに申入れがない場合、同一条件で1年間延長されます。
+第5条（アカウント情報）お客様はログインIDとパスワードを管理し、第三者による不正使用が判明した場合は直ちに弊社に通知します。
+第6条（料金）初期費用はご利用容量の月額利用料1か月分相当とし、月額利用料は価格表のとおりとします。
+第8条（申込内容の変更）変更は10日前までの書面による申入れにより行えます。変更には規定の変更手数料がかかります。
+第15条（通知）弊社からの通知は、お客様が届け出た電子メールアドレス宛てに発信した時に到達したものとみなします。
+第16条（お客様からの解除）お客様は30日前までに書面で通知することにより、本サービスの利用を終了できます。
+第19条（本規約の改訂）弊社は本規約を改訂できるものとし、改訂する場合は事前にお客様に改訂内容を通知します。
+第21条（お客様情報の変更）お客様の情報に変更が生じた場合、すみやかに弊社に届け出るものとします。
+第27条（付則）販売代理店および取次店は弊社の代理人ではありません。"""  # noqa: E501
+
+IMAGE_WORKS_TERMS_EN = f"""IMAGE WORKS Terms of Service
+{_IW_NOTE_EN}
+
+Art. 1 (Scope) These terms apply to customers who accepted them, submitted the application form and were accepted by us.
+Art. 3 (Billing month) A month of the service starts on the 21st and runs to the 20th of the next month.
+Art. 4 (Term) The service may be used from the first 21st after the start date until the minimum number of months has passed. Unless either party gives notice 30 days before the term ends, it is extended for one year on the same conditions.
+Art. 5 (Account information) The customer keeps its login IDs and passwords safe and tells us at once when it finds they were misused.
+Art. 6 (Fees) The initial fee equals one monthly fee of the plan; monthly fees are as in the price list.
+Art. 8 (Changes to the application) Changes are made by written notice 10 days in advance, for the stated change fee.
+Art. 15 (Notices) Our notices count as delivered when sent to the e-mail address the customer registered.
+Art. 16 (Cancellation by the customer) The customer may end the service by written notice 30 days in advance.
+Art. 19 (Changes to these terms) We may revise these terms and notify the customer of the revision in advance.
+Art. 21 (Changes to customer information) The customer reports changes to its information to us without delay.
+Art. 27 (Supplementary) Sales agents and agencies are not our representatives."""  # noqa: E501
+
+# Version 2: revisions announced 30 days ahead by e-mail and in the portal; deemed consent.
+IMAGE_WORKS_TERMS_2_JA = f"""IMAGE WORKS 利用規約
+{_IW_NOTE_JA}
+
+第1条（適用）本規約は、本規約を承認の上で利用申込書を提出し、弊社が承諾したお客様に適用されます。
+第3条（月度）本サービスの月度は21日に始まり、翌月20日までを1か月とします。
+第4条（利用期間）利用開始日の後に最初に来る21日から最低利用月数を経過するまで利用できます。期間満了の30日前までに申入れがない場合、同一条件で1年間延長されます。
+第5条（アカウント情報）お客様はログインIDとパスワードを管理し、第三者による不正使用が判明した場合は直ちに弊社に通知します。
+第6条（料金）初期費用はご利用容量の月額利用料1か月分相当とし、月額利用料は価格表のとおりとします。
+第8条（申込内容の変更）変更は10日前までの書面による申入れにより行えます。変更には規定の変更手数料がかかります。
+第15条（通知）弊社からの通知は、お客様が届け出た電子メールアドレス宛てに発信した時に到達したものとみなします。通知はポータルにも掲載します。
+第16条（お客様からの解除）お客様は30日前までに書面で通知することにより、本サービスの利用を終了できます。
+第19条（本規約の改訂）弊社は本規約を改訂できるものとし、改訂する場合は効力発生日の30日前までに、改訂内容と効力発生日をお客様の契約担当者および運用担当者に電子メールとポータルで通知します。
+第19条の2（みなし同意）効力発生日以降にお客様が本サービスを利用したときは、改訂後の規約に同意したものとみなします。
+第21条（お客様情報の変更）お客様の情報に変更が生じた場合、すみやかに弊社に届け出るものとします。
+第27条（付則）販売代理店および取次店は弊社の代理人ではありません。"""  # noqa: E501
+
+IMAGE_WORKS_TERMS_2_EN = f"""IMAGE WORKS Terms of Service
+{_IW_NOTE_EN}
+
+Art. 1 (Scope) These terms apply to customers who accepted them, submitted the application form and were accepted by us.
+Art. 3 (Billing month) A month of the service starts on the 21st and runs to the 20th of the next month.
+Art. 4 (Term) The service may be used from the first 21st after the start date until the minimum number of months has passed. Unless either party gives notice 30 days before the term ends, it is extended for one year on the same conditions.
+Art. 5 (Account information) The customer keeps its login IDs and passwords safe and tells us at once when it finds they were misused.
+Art. 6 (Fees) The initial fee equals one monthly fee of the plan; monthly fees are as in the price list.
+Art. 8 (Changes to the application) Changes are made by written notice 10 days in advance, for the stated change fee.
+Art. 15 (Notices) Our notices count as delivered when sent to the e-mail address the customer registered. We also show them in the portal.
+Art. 16 (Cancellation by the customer) The customer may end the service by written notice 30 days in advance.
+Art. 19 (Changes to these terms) We may revise these terms. We tell the customer's contract and operations contacts of the revision and its effective date by e-mail and in the portal at least 30 days before it takes effect.
+Art. 19-2 (Deemed consent) Using the service on or after the effective date counts as consent to the revised terms.
+Art. 21 (Changes to customer information) The customer reports changes to its information to us without delay.
+Art. 27 (Supplementary) Sales agents and agencies are not our representatives."""  # noqa: E501
+
+INET_TERMS_JA = """I-NET SERVICE 利用規約
+（デモ用の要約です。実際の利用規約ではありません。）
+
+1. 適用：本規約は I-NET SERVICE を利用するお客様に適用されます。本サービスを利用された場合、本規約に同意したものとみなします。
+2. 提供されるサービス：IDカードおよびIDカード関連製品を発注するための発注システムを提供します。撮影・アップロードされた顔写真は利用期間終了後1か月間保管されます。
+3. 費用：本サービスの利用に費用はかかりません。インターネット接続の通信費はお客様の負担とします。
+5. ID・パスワードの管理：お客様は登録したIDおよびパスワードを第三者に使用させず、厳重に管理するものとします。
+13. 通知：弊社からの通知は、WEBサイトへの掲載または登録された電子メールアドレス宛ての発信をもって到達したものとみなします。
+16. 本利用規約の変更：弊社は効力発生時期を定め、変更の内容と効力発生時期を事前にお申込みご担当者様または運用管理者様へ通知して本規約を変更できます。効力発生日以降に本サービスを利用したときは、変更に同意したものとみなします。"""  # noqa: E501
+
+INET_TERMS_EN = """I-NET SERVICE Terms of Service
+(A summary for the demo, not the actual terms of service.)
+
+1. Scope: These terms apply to customers who use I-NET SERVICE. Using the service counts as consent to these terms.
+2. The service: An ordering system for ID cards and related products. Photos taken and uploaded are kept for one month after the service ends.
+3. Fees: The service is free of charge. The customer pays its own internet connection.
+5. IDs and passwords: The customer lets no third party use its IDs and passwords and keeps them safe.
+13. Notices: Our notices count as delivered when shown on the website or sent to the registered e-mail address.
+16. Changes to these terms: We may change these terms by telling the applicant's contact or the operations manager in advance what changes and when it takes effect. Using the service on or after that date counts as consent to the change."""  # noqa: E501
+
+
+def _load_terms(today: date, image_works: Service, inet: Service, publisher: User) -> TermsVersion:
+    """Version 1 of each service's terms, in force well before every demo contract, and
+    IMAGE WORKS's version 2, announced two days ago to take effect in about a month."""
+
+    def at(day: date) -> datetime:
+        return datetime.combine(day, time(10), TOKYO)
+
+    first_day = date(today.year - 2, 4, 1)
+    image_works_1 = TermsVersion(
+        service=image_works,
+        version=1,
+        title_ja="IMAGE WORKS 利用規約",
+        title_en="IMAGE WORKS Terms of Service",
+        body_ja=IMAGE_WORKS_TERMS_JA,
+        body_en=IMAGE_WORKS_TERMS_EN,
+        effective_on=first_day,
+        published_at=at(first_day - timedelta(days=30)),
+        published_by=publisher,
+    )
+    inet_1 = TermsVersion(
+        service=inet,
+        version=1,
+        title_ja="I-NET SERVICE 利用規約",
+        title_en="I-NET SERVICE Terms of Service",
+        body_ja=INET_TERMS_JA,
+        body_en=INET_TERMS_EN,
+        effective_on=first_day,
+        published_at=at(first_day - timedelta(days=30)),
+        published_by=publisher,
+    )
+    image_works_2 = TermsVersion(
+        service=image_works,
+        version=2,
+        title_ja="IMAGE WORKS 利用規約（改訂：規約改訂の通知とみなし同意）",
+        title_en="IMAGE WORKS Terms of Service (revised: notice of revisions, deemed consent)",
+        body_ja=IMAGE_WORKS_TERMS_2_JA,
+        body_en=IMAGE_WORKS_TERMS_2_EN,
+        effective_on=today + timedelta(days=30),
+        published_at=at(today - timedelta(days=2)),
+        published_by=publisher,
+    )
+    db.session.add_all([image_works_1, inet_1, image_works_2])
+    return image_works_1

@@ -16,13 +16,17 @@ from portal.models import (
     AccountEntry,
     Contract,
     ContractRequest,
+    ContractStatus,
     CustomerRole,
     EntryKind,
     Invoice,
+    MisuseReport,
     Organisation,
+    OutboxEmail,
     PartnerAssignment,
     PartnerKind,
     StaffRole,
+    TermsVersion,
     User,
     UserKind,
 )
@@ -190,6 +194,82 @@ def can_retry_mail(actor: Actor) -> bool:
     return is_staff(actor) and actor.user.staff_role in (StaffRole.SUPPORT, StaffRole.ADMINISTRATOR)
 
 
+def can_see_information(actor: Actor) -> bool:
+    """R-62: everyone inside the customer's portal sees its registered information."""
+    return can_use_customer_portal(actor)
+
+
+def can_change_information(actor: Actor) -> bool:
+    """R-62/R-70/R-71: administrators, and agents of both kinds for their clients, change the
+    registered information; members only see it, and so do staff viewing as the customer
+    (R-72)."""
+    if actor.is_staff_view or not can_use_customer_portal(actor):
+        return False
+    return is_agent(actor) or is_customer_admin(actor)
+
+
+def can_see_notices(actor: Actor) -> bool:
+    """R-61: the notices kept for the organisation, for its administrators, its sales agents
+    and staff viewing as the customer; never agencies, as notices carry fees (R-71)."""
+    if not can_use_customer_portal(actor) or not can_see_fees(actor):
+        return False
+    return is_agent(actor) or actor.is_staff_view or is_customer_admin(actor)
+
+
+def can_publish_terms(actor: Actor) -> bool:
+    """R-60: new terms change every customer's contract: staff administrators only."""
+    return is_staff(actor) and actor.user.staff_role == StaffRole.ADMINISTRATOR
+
+
+def can_read_terms(actor: Actor) -> bool:
+    """Everyone inside the customer's portal reads the terms and the consent history."""
+    return can_use_customer_portal(actor)
+
+
+def can_consent_to_terms(actor: Actor) -> bool:
+    """R-60/R-70: the customer's own administrators consent; never an agent (R-71, IW 27(4))
+    nor staff viewing as the customer (R-72), whoever they view as."""
+    return is_customer_admin(actor) and actor.entry is None
+
+
+def use_counts_as_consent(actor: Actor) -> bool:
+    """R-60 (IN 16(2)): only the customer's own users use the service; an agent's or viewing
+    staff's requests never count as the customer's deemed consent."""
+    return (
+        actor.user.kind == UserKind.CUSTOMER
+        and actor.entry is None
+        and actor.user.organisation_id is not None
+    )
+
+
+def can_see_users(actor: Actor) -> bool:
+    """R-70: the organisation's administrators see its users, and so do staff viewing as the
+    customer (R-72); members and agents do not (agents act for clients, not on their users)."""
+    if not can_use_customer_portal(actor):
+        return False
+    return is_customer_admin(actor) or actor.is_staff_view
+
+
+def can_manage_users(actor: Actor) -> bool:
+    """R-70: the customer's own administrators invite and remove users; never staff viewing
+    as the customer, as users' logins are credentials (R-72)."""
+    return is_customer_admin(actor) and actor.entry is None
+
+
+def can_report_misuse(actor: Actor) -> bool:
+    """R-63: any user may report misuse of their own account; staff viewing as a customer are
+    not that customer's user (R-72)."""
+    return not actor.is_staff_view
+
+
+def can_see_misuse_reports(actor: Actor) -> bool:
+    return is_staff(actor)
+
+
+def can_handle_misuse_reports(actor: Actor) -> bool:
+    return is_staff(actor) and actor.user.staff_role in (StaffRole.SUPPORT, StaffRole.ADMINISTRATOR)
+
+
 # --- scoped loaders ---------------------------------------------------------------------
 
 
@@ -277,3 +357,59 @@ def get_client_or_404(organisation_id: int, actor: Actor) -> Organisation:
     if client is None:
         abort(404)
     return client
+
+
+def get_notice_or_404(email_id: int, actor: Actor) -> OutboxEmail:
+    """R-61: a notice sent to the organisation whose portal the actor is in. Account e-mails
+    (a password reset, an invitation) are not notices and answer 404 like another's."""
+    notice = db.session.scalar(
+        sa.select(OutboxEmail).where(
+            OutboxEmail.id == email_id,
+            OutboxEmail.organisation_id == actor.organisation_id,
+            OutboxEmail.is_notice.is_(True),
+        )
+    )
+    if notice is None or actor.organisation_id is None:
+        abort(404)
+    return notice
+
+
+def get_terms_version_or_404(version_id: int, actor: Actor) -> TermsVersion:
+    """A version of the terms of a service the actor's organisation has a live contract for.
+
+    Versions belong to services, not organisations: a version of a service the organisation
+    does not use answers 404, like a nonexistent one."""
+    org_id = actor.organisation_id
+    version = db.session.scalar(
+        sa.select(TermsVersion).where(
+            TermsVersion.id == version_id,
+            TermsVersion.service_id.in_(
+                sa.select(Contract.service_id).where(
+                    Contract.organisation_id == org_id, Contract.status == ContractStatus.ACTIVE
+                )
+            ),
+        )
+    )
+    if version is None or org_id is None:
+        abort(404)
+    return version
+
+
+def get_organisation_user_or_404(user_id: int, actor: Actor) -> User:
+    """A user of the organisation whose portal the actor is in (R-70)."""
+    org_id = actor.organisation_id
+    user = db.session.scalar(
+        sa.select(User).where(User.id == user_id, User.organisation_id == org_id)
+    )
+    if user is None or org_id is None:
+        abort(404)
+    return user
+
+
+def get_misuse_report_for_staff_or_404(report_id: int, actor: Actor) -> MisuseReport:
+    if not is_staff(actor):
+        abort(404)
+    report = db.session.get(MisuseReport, report_id)
+    if report is None:
+        abort(404)
+    return report

@@ -5,13 +5,24 @@ from __future__ import annotations
 from datetime import timedelta
 from urllib.parse import urlsplit
 
-from flask import Flask, Response, current_app, flash, g, redirect, request, session, url_for
+from flask import (
+    Flask,
+    Response,
+    abort,
+    current_app,
+    flash,
+    g,
+    redirect,
+    request,
+    session,
+    url_for,
+)
 from flask_babel import gettext as _
 from flask_login import current_user, logout_user
 
 from portal.extensions import db, login_manager
 from portal.models import AccountEntry, User, UserSession
-from portal.permissions import Actor
+from portal.permissions import Actor, is_staff
 from portal.services import audit, auth, entries
 
 # R-72 banner and htmx need our own script only; nothing from another origin.
@@ -31,6 +42,17 @@ def current_actor() -> Actor:
     actor = g.get("actor")
     if actor is None:
         raise RuntimeError("current_actor() outside an authenticated request")
+    return actor
+
+
+def back_office_actor() -> Actor:
+    """Staff in the back office: 403 while viewing as a customer (R-72), 404 for anyone else
+    (the back office does not exist for customers and agents)."""
+    actor = current_actor()
+    if actor.is_staff_view:
+        abort(403, _("Stop viewing as the customer first."))
+    if not is_staff(actor):
+        abort(404)
     return actor
 
 

@@ -13,7 +13,7 @@ from portal.models.users import User
 
 
 class TokenPurpose(enum.StrEnum):
-    PASSWORD_RESET = "password_reset"
+    PASSWORD_RESET = "password_reset"  # noqa: S105 - a token purpose, not a secret
     INVITATION = "invitation"
 
 

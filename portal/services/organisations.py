@@ -26,7 +26,7 @@ from portal.models import (
     UserKind,
 )
 from portal.permissions import Actor, can_onboard
-from portal.services import audit
+from portal.services import audit, terms
 from portal.services.apply import charge_initial_fee
 from portal.services.auth import hash_password, normalise_email
 from portal.services.errors import NotAllowed, PortalError
@@ -174,6 +174,8 @@ def onboard(actor: Actor, application: Application, *, ip: str = "") -> Onboarde
         partner=partner,
     )
     db.session.flush()
+    # the application form (利用申込書) accepts the terms in force, for the organisation.
+    terms.record_application_consent(organisation, contract.service_id, administrator)
     db.session.add(
         ContractEvent(
             contract=contract,

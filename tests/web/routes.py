@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 from datetime import date
 
 from flask import Flask, url_for
@@ -51,9 +52,38 @@ def post_data(endpoint: str, world: World, actor: str, *, org: str = "a") -> dic
         "billing.send_reminder": {},
         "stripe_webhook.stripe_webhook": {},
         "staff.retry_mail": {},
-        # --- issue 5: accounts (R-63) [helper A inserts above this line]
-        # --- issue 5: information and notices (R-61, R-62) [helper B inserts above this line]
-        # --- issue 5: terms and consent (R-60) [helper C inserts above this line]
+        # An address without an account: the same answer, and nothing written.
+        "auth.forgot_password": {"email": "nobody@alpha.example"},
+        # Refused (422): the confirmation differs, so the link and the password stay.
+        "auth.reset_password": {"new_password": "a brand new passphrase", "confirm": "other"},
+        "auth.accept_invitation": {"new_password": "a brand new passphrase", "confirm": "x"},
+        "users.invite": {
+            "name": f"Invited by {actor}",
+            "email": f"invited-by-{actor}@{org}.example",
+            "role": "member",
+            "locale": "en",
+        },
+        "users.resend_invitation": {},
+        "users.remove": {},
+        "account.misuse": {"details": f"Reported in the matrix by {actor}"},
+        "security.mark_handled": {"note": f"Handled in the matrix by {actor}"},
+        # Invalid on purpose (422 for those who may), so the shared world keeps its information.
+        "organisation.information": {
+            "legal_name": "",
+            "billing_email": "not an e-mail",
+            "postal_code": "12",
+        },
+        # Support and billing staff may not publish (403); were they allowed, an effective date
+        # of today is refused (422), so the shared world gets no version from the matrix.
+        "staff_terms.publish": {
+            "service_id": "1",
+            "title_ja": "利用規約",
+            "title_en": "Terms",
+            "body_ja": "本文",
+            "body_en": "Text",
+            "effective_on": "2027-03-01",
+        },
+        "terms.consent": {"agree": "y"},
     }
     return forms[endpoint]
 
@@ -169,9 +199,17 @@ def route_ids(app: Flask, world: World, endpoint: str, *, org: str = "a") -> dic
         ids["token_id"] = own_token(app, world, admin)
     if "invoice_id" in arguments:
         ids["invoice_id"] = first_invoice(app, world, org)
-    # --- issue 5: accounts (R-63) [helper A inserts above this line]
-    # --- issue 5: information and notices (R-61, R-62) [helper B inserts above this line]
-    # --- issue 5: terms and consent (R-60) [helper C inserts above this line]
+    if "user_id" in arguments:
+        ids["user_id"] = invitee(app, world, org)
+    if "report_id" in arguments:
+        ids["report_id"] = misuse_report(app, world, org)
+    if "token" in arguments:
+        ids["token"] = emailed_token(app, world, endpoint, org)
+        ids["invoice_id"] = first_invoice(app, world, org)
+    if "email_id" in arguments:
+        ids["email_id"] = first_notice(app, world, org)
+    if "version_id" in arguments:
+        ids["version_id"] = upcoming_terms(app, world)
     return ids
 
 
@@ -222,3 +260,119 @@ def own_token(app: Flask, world: World, owner: str) -> int:
             db.session.commit()
             world.ids[key] = token.id
     return world.ids[key]
+
+
+def first_notice(app: Flask, world: World, org: str) -> int:
+    """A notice to org A (or B) about a changed phone number (made once per world, R-61)."""
+    key = f"notice_{org}"
+    if key not in world.ids:
+        from portal.models import Organisation
+        from portal.services import mail
+        from portal.services.information import FieldChange
+
+        with app.test_request_context():
+            for name in ("a", "b"):
+                organisation = db.session.get(Organisation, getattr(world, f"org_{name}"))
+                (notice,) = mail.notify_organisation(
+                    organisation,
+                    "information_changed",
+                    context={
+                        "changes": [FieldChange("phone", "03-5555-6666", "03-1111-2222")],
+                        "changed_by": "Admin",
+                        "changed_at": clock.now(),
+                    },
+                )
+                db.session.flush()
+                world.ids[f"notice_{name}"] = notice.id
+            db.session.commit()
+    return world.ids[key]
+
+
+def upcoming_terms(app: Flask, world: World) -> int:
+    """Version 1 of IMAGE WORKS's terms, the service of both A's and B's contracts, taking
+    effect after the fixed clock's day (made once per world): nobody's use deems consent."""
+    if "terms_version" not in world.ids:
+        from portal.models import Service, TermsVersion
+
+        with app.app_context():
+            service = db.session.scalar(sa.select(Service).where(Service.code == "image_works"))
+            version = TermsVersion(
+                service=service,
+                version=1,
+                title_ja="IMAGE WORKS 利用規約",
+                title_en="IMAGE WORKS Terms of Service",
+                body_ja="第1条 本規約は本サービスに適用されます。",
+                body_en="Art. 1 These terms apply to the service.",
+                effective_on=date(2027, 4, 1),
+            )
+            db.session.add(version)
+            db.session.commit()
+            world.ids["terms_version"] = version.id
+    return world.ids["terms_version"]
+
+
+# --- issue 5: accounts (R-63) ---------------------------------------------------------------
+
+_invitees = itertools.count(1)
+
+
+def invitee(app: Flask, world: World, org: str) -> int:
+    """A fresh user invited by A's (or B's) administrator, to re-invite or remove."""
+    from portal.models import CustomerRole
+    from portal.services import accounts
+
+    admin = world.ids["admin" if org == "a" else "other_admin"]
+    with app.test_request_context():
+        user = accounts.invite(
+            Actor(db.session.get(User, admin)),
+            name="Invitee",
+            email=f"invitee-{next(_invitees)}@{org}.example",
+            role=CustomerRole.MEMBER,
+            locale="en",
+            ip="127.0.0.1",
+        )
+        db.session.commit()
+        return user.id
+
+
+def emailed_token(app: Flask, world: World, endpoint: str, org: str) -> str:
+    """The token of a fresh link e-mailed to a user of A (or B): a password reset for its
+    member (B: administrator), or a new invitee's invitation."""
+    import re
+
+    from portal.models import OutboxEmail
+    from portal.services import accounts
+
+    if endpoint == "auth.accept_invitation":
+        user_id, kind, route = invitee(app, world, org), "invitation", "invitation"
+    else:
+        user_id = world.ids["member" if org == "a" else "other_admin"]
+        kind, route = "password_reset", "password-reset"
+        with app.test_request_context():
+            accounts.request_password_reset(db.session.get(User, user_id).email, ip="127.0.0.1")
+            db.session.commit()
+    with app.app_context():
+        body = db.session.scalar(
+            sa.select(OutboxEmail.body)
+            .where(OutboxEmail.user_id == user_id, OutboxEmail.kind == kind)
+            .order_by(OutboxEmail.id.desc())
+        )
+    match = re.search(rf"/{route}/(\S+)", body or "")
+    assert match, body
+    return match.group(1)
+
+
+def misuse_report(app: Flask, world: World, org: str) -> int:
+    """A fresh, unhandled misuse report by A's (or B's) administrator."""
+    from portal.models import MisuseReport
+
+    admin = "admin" if org == "a" else "other_admin"
+    with app.app_context():
+        report = MisuseReport(
+            user_id=world.ids[admin],
+            organisation_id=world.org_a if org == "a" else world.org_b,
+            details="Matrix",
+        )
+        db.session.add(report)
+        db.session.commit()
+        return report.id

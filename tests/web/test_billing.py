@@ -24,10 +24,10 @@ from portal.models import (
     DocumentKind,
     Invoice,
     InvoiceState,
-    Payment,
-    PaymentReminder,
     Organisation,
     OutboxEmail,
+    Payment,
+    PaymentReminder,
     Plan,
     User,
 )

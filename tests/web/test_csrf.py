@@ -32,6 +32,20 @@ CSRF_ACTOR = {
     "billing.record_payment": "billing",
     "billing.issue_credit_note": "billing",
     "billing.send_reminder": "billing",
+    # a forged reset request or link submission from a signed-out browser.
+    "auth.forgot_password": "anonymous",
+    "auth.reset_password": "anonymous",
+    "auth.accept_invitation": "anonymous",
+    "users.invite": "admin",
+    "users.resend_invitation": "admin",
+    "users.remove": "admin",
+    "account.misuse": "admin",
+    "security.mark_handled": "support",
+    "terms.consent": "admin",
+    # No staff administrator in the world: support staff reach the route (403 with a token).
+    "staff_terms.publish": "support",
+    "organisation.information": "admin",
+    "staff.retry_mail": "support",
 }
 
 

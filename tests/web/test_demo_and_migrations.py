@@ -115,6 +115,7 @@ ROLE_OF = {
     "agency agent": {"kind": UserKind.AGENT, "role": PartnerKind.AGENCY},
     "provider support staff": {"kind": UserKind.STAFF, "role": StaffRole.SUPPORT},
     "provider billing staff": {"kind": UserKind.STAFF, "role": StaffRole.BILLING},
+    "provider staff administrator": {"kind": UserKind.STAFF, "role": StaffRole.ADMINISTRATOR},
 }
 
 

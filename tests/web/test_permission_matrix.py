@@ -51,6 +51,8 @@ TOKENS = Redirect("/account/api-tokens")
 INVOICES = Redirect("/invoices")
 OVERDUE = Redirect("/staff/invoices/overdue")
 MAIL = Redirect("/staff/mail")
+USERS = Redirect("/organisation/users")
+MISUSE = Redirect("/staff/misuse-reports")
 
 Expected = int | Redirect
 
@@ -188,9 +190,79 @@ MATRIX: dict[tuple[str, str], tuple[Expected, ...]] = {
         (LOGIN,  404,    404,    404,    404,    404,    404,    404,    200,    403,    200),
     ("staff.retry_mail", "POST"):
         (LOGIN,  404,    404,    404,    404,    404,    404,    404,    MAIL,   403,    403),
-    # --- issue 5: accounts (R-63) [helper A inserts above this line]
-    # --- issue 5: information and notices (R-61, R-62) [helper B inserts above this line]
-    # --- issue 5: terms and consent (R-60) [helper C inserts above this line]
+    # links from e-mails are for signed-out browsers; whoever is signed in is sent home.
+    # The new password sent differs from its confirmation (422), so the world stays as it was.
+    ("auth.forgot_password", "GET"):
+        (200,    HOME,   HOME,   HOME,   HOME,   HOME,   HOME,   HOME,   HOME,   HOME,   HOME),
+    ("auth.forgot_password", "POST"):
+        (LOGIN,  HOME,   HOME,   HOME,   HOME,   HOME,   HOME,   HOME,   HOME,   HOME,   HOME),
+    ("auth.reset_password", "GET"):
+        (200,    HOME,   HOME,   HOME,   HOME,   HOME,   HOME,   HOME,   HOME,   HOME,   HOME),
+    ("auth.reset_password", "POST"):
+        (422,    HOME,   HOME,   HOME,   HOME,   HOME,   HOME,   HOME,   HOME,   HOME,   HOME),
+    ("auth.accept_invitation", "GET"):
+        (200,    HOME,   HOME,   HOME,   HOME,   HOME,   HOME,   HOME,   HOME,   HOME,   HOME),
+    ("auth.accept_invitation", "POST"):
+        (422,    HOME,   HOME,   HOME,   HOME,   HOME,   HOME,   HOME,   HOME,   HOME,   HOME),
+    # administrators manage their organisation's users; members and agents may
+    # not; staff viewing as the customer see the list but change no login. The user
+    # acted on is a fresh invitee of A.
+    ("users.index", "GET"):
+        (LOGIN,  403,    200,    200,    403,    403,    403,    403,    404,    200,    404),
+    ("users.invite", "GET"):
+        (LOGIN,  403,    200,    200,    403,    403,    403,    403,    404,    403,    404),
+    ("users.invite", "POST"):
+        (LOGIN,  403,    USERS,  USERS,  403,    403,    403,    403,    404,    403,    404),
+    ("users.resend_invitation", "POST"):
+        (LOGIN,  403,    USERS,  404,    403,    404,    403,    404,    404,    403,    404),
+    ("users.remove", "POST"):
+        (LOGIN,  403,    USERS,  404,    403,    404,    403,    404,    404,    403,    404),
+    # every user reports misuse of their own account, and is signed out everywhere;
+    # staff viewing as the customer are not the customer's user.
+    ("account.misuse", "GET"):
+        (LOGIN,  200,    200,    200,    200,    200,    200,    200,    200,    403,    200),
+    ("account.misuse", "POST"):
+        (LOGIN,  LOGIN,  LOGIN,  LOGIN,  LOGIN,  LOGIN,  LOGIN,  LOGIN,  LOGIN,  403,    LOGIN),
+    # Every back-office role sees misuse reports; support staff record what was done.
+    ("security.misuse_reports", "GET"):
+        (LOGIN,  404,    404,    404,    404,    404,    404,    404,    200,    403,    200),
+    ("security.mark_handled", "POST"):
+        (LOGIN,  404,    404,    404,    404,    404,    404,    404,    MISUSE, 403,    403),
+    # everyone inside the portal reads the registered information and its history;
+    # administrators and agents of both kinds change it, members and staff viewing as
+    # the customer may not. The form sent is invalid: 422 for those who may.
+    ("organisation.information", "GET"):
+        (LOGIN,  200,    200,    200,    200,    200,    200,    200,    404,    200,    404),
+    ("organisation.information", "POST"):
+        (LOGIN,  403,    422,    422,    422,    422,    422,    422,    404,    403,    404),
+    ("organisation.history", "GET"):
+        (LOGIN,  200,    200,    200,    200,    200,    200,    200,    404,    200,    404),
+    # notices for administrators, sales agents and staff viewing; members and agencies
+    # (notices carry fees, R-71) never. A's notice: B's people do not find it.
+    ("organisation.notices", "GET"):
+        (LOGIN,  403,    200,    200,    200,    200,    403,    403,    404,    200,    404),
+    ("organisation.notice", "GET"):
+        (LOGIN,  403,    200,    404,    200,    404,    403,    404,    404,    200,    404),
+    # staff administrators publish terms (none in this world): support and billing
+    # staff get 403, as while viewing as a customer.
+    ("staff_terms.index", "GET"):
+        (LOGIN,  404,    404,    404,    404,    404,    404,    404,    403,    403,    403),
+    ("staff_terms.publish", "GET"):
+        (LOGIN,  404,    404,    404,    404,    404,    404,    404,    403,    403,    403),
+    ("staff_terms.publish", "POST"):
+        (LOGIN,  404,    404,    404,    404,    404,    404,    404,    403,    403,    403),
+    # Everyone inside the portal reads the terms, the consent history and its CSV.
+    ("terms.index", "GET"):
+        (LOGIN,  200,    200,    200,    200,    200,    200,    200,    404,    200,    404),
+    ("terms.consents_csv", "GET"):
+        (LOGIN,  200,    200,    200,    200,    200,    200,    200,    404,    200,    404),
+    ("terms.version", "GET"):
+        (LOGIN,  200,    200,    200,    200,    200,    200,    200,    404,    200,    404),
+    # Only the customer's administrators consent: members, agents and staff viewing as
+    # the customer get 403. B uses the same service, so B's administrator consents too.
+    ("terms.consent", "POST"):
+        (LOGIN,  403,    Redirect("/terms/*"), Redirect("/terms/*"),
+                                 403,    403,    403,    403,    404,    403,    404),
 }
 # fmt: on
 
@@ -251,6 +323,7 @@ def test_permission_matrix(shared, fixed_clock, endpoint, method, actor):
 # Agents of B's partners are already inside B, so entering B again is refused with a
 # message (HOME).
 B_PEOPLE = ("other_admin", "other_sales_agent", "other_agency_agent")
+SIGNED_IN = tuple(kind for kind in ACTOR_KINDS if kind != "anonymous")
 MAY_SEE_OTHER: dict[tuple[str, str], dict[str, Expected]] = {
     ("contracts.detail", "GET"): {
         "other_admin": 200,
@@ -282,17 +355,69 @@ MAY_SEE_OTHER: dict[tuple[str, str], dict[str, Expected]] = {
     ("billing.record_payment", "POST"): {"support": 403, "billing": 422},
     ("billing.issue_credit_note", "POST"): {"support": 403, "billing": 422},
     ("billing.send_reminder", "POST"): {"support": 403, "billing": OVERDUE},
-    # --- issue 5 (other organisation): accounts (R-63) [helper A inserts above this line]
-    # --- issue 5 (other organisation): information and notices (R-61, R-62) [helper B inserts above this line]
-    # --- issue 5 (other organisation): terms and consent (R-60) [helper C inserts above this line]
+    # A link is not an organisation's: B's user's link works for a signed-out browser too.
+    ("auth.reset_password", "GET"): {**dict.fromkeys(SIGNED_IN, HOME), "anonymous": 200},
+    ("auth.reset_password", "POST"): {**dict.fromkeys(SIGNED_IN, HOME), "anonymous": 422},
+    ("auth.accept_invitation", "GET"): {**dict.fromkeys(SIGNED_IN, HOME), "anonymous": 200},
+    ("auth.accept_invitation", "POST"): {**dict.fromkeys(SIGNED_IN, HOME), "anonymous": 422},
+    # B's invitee: B's administrator acts; B's agents find the user but may not act.
+    ("users.resend_invitation", "POST"): {
+        "other_admin": USERS,
+        "other_sales_agent": 403,
+        "other_agency_agent": 403,
+    },
+    ("users.remove", "POST"): {
+        "other_admin": USERS,
+        "other_sales_agent": 403,
+        "other_agency_agent": 403,
+    },
+    # Staff handle every organisation's reports: "another organisation" is not a thing here.
+    ("security.mark_handled", "POST"): {"support": MISUSE, "billing": 403},
+    # B's notice: B's people find it, but B's agency may not read notices.
+    ("organisation.notice", "GET"): {
+        "other_admin": 200,
+        "other_sales_agent": 200,
+        "other_agency_agent": 403,
+    },
+    # A version belongs to a service, not to an organisation: "another organisation's" version
+    # is one of a service the organisation has no live contract for, and answers 404. B's
+    # contract is of the same service as A's, so the version asked for concerns B as much as A
+    # and everyone inside either portal reads it; only administrators consent.
+    ("terms.version", "GET"): dict.fromkeys(
+        (
+            "member",
+            "admin",
+            "other_admin",
+            "sales_agent",
+            "other_sales_agent",
+            "agency_agent",
+            "other_agency_agent",
+            "support_viewing",
+        ),
+        200,
+    ),
+    ("terms.consent", "POST"): {
+        "member": 403,
+        "admin": Redirect("/terms/*"),
+        "other_admin": Redirect("/terms/*"),
+        "sales_agent": 403,
+        "other_sales_agent": 403,
+        "agency_agent": 403,
+        "other_agency_agent": 403,
+        "support_viewing": 403,
+    },
 }
 
 
 def _refused(endpoint: str, actor: str) -> Expected:
+    # an unknown link answers 404 to a signed-out browser; a signed-in one goes home.
+    if endpoint in ("auth.reset_password", "auth.accept_invitation"):
+        return 404 if actor == "anonymous" else HOME
     if actor == "anonymous":
         return LOGIN
     if actor == "support_viewing" and (
-        endpoint.startswith(("staff.", "billing.")) or endpoint == "account.revoke_token"
+        endpoint.startswith(("staff.", "billing.", "security."))
+        or endpoint == "account.revoke_token"
     ):
         return 403
     # Members (unless allowed) and agencies may see no invoice at all: 403 whatever the id.
@@ -327,8 +452,20 @@ def test_other_organisations_ids_answer_404(shared, fixed_clock, endpoint, metho
         expected = MAY_SEE_OTHER[(endpoint, method)].get(actor, _refused(endpoint, actor))
     else:
         ids = dict.fromkeys(
-            ("contract_id", "organisation_id", "request_id", "token_id", "invoice_id"), MISSING_ID
+            (
+                "contract_id",
+                "organisation_id",
+                "request_id",
+                "token_id",
+                "invoice_id",
+                "email_id",
+                "version_id",
+                "user_id",
+                "report_id",
+            ),
+            MISSING_ID,
         )
+        ids["token"] = "no-such-link"
         expected = _refused(endpoint, actor)
     client = app.test_client()
     become(app, client, world, actor)

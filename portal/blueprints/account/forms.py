@@ -1,25 +1,17 @@
 from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
-from wtforms import PasswordField, StringField
-from wtforms.validators import DataRequired, EqualTo
+from wtforms import PasswordField, StringField, TextAreaField
+from wtforms.validators import DataRequired, Optional
 
+from portal.blueprints.auth.forms import NewPasswordForm
 from portal.blueprints.validators import at_most
 
 
-class PasswordForm(FlaskForm):
+class PasswordForm(NewPasswordForm):
+    """The signed-in user's own change: the current password, then the new one twice."""
+
     current_password = PasswordField(
         _l("Current password"), validators=[DataRequired(_l("Enter your current password."))]
-    )
-    new_password = PasswordField(
-        _l("New password"),
-        validators=[DataRequired(_l("Enter a new password.")), at_most(200)],
-    )
-    confirm = PasswordField(
-        _l("New password again"),
-        validators=[
-            DataRequired(_l("Enter the new password again.")),
-            EqualTo("new_password", _l("The two new passwords differ.")),
-        ],
     )
 
 
@@ -35,3 +27,11 @@ class ApiTokenForm(FlaskForm):
 
 class RevokeTokenForm(FlaskForm):
     """Revoking needs nothing but the CSRF token."""
+
+
+class MisuseForm(FlaskForm):
+    """R-63: what the user noticed (optional); sending it signs the account out everywhere."""
+
+    details = TextAreaField(
+        _l("What did you notice? (optional)"), validators=[Optional(), at_most(2000)]
+    )

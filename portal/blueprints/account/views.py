@@ -1,17 +1,27 @@
-"""The signed-in user's own account: password (R-63) and API tokens."""
+"""The signed-in user's own account: password, reports of suspected misuse (R-63) and API
+tokens."""
 
 from __future__ import annotations
 
-from flask import Blueprint, abort, flash, redirect, render_template, url_for
+from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 from flask_login import login_required
 
-from portal.blueprints.account.forms import ApiTokenForm, PasswordForm, RevokeTokenForm
+from portal.blueprints.account.forms import (
+    ApiTokenForm,
+    MisuseForm,
+    PasswordForm,
+    RevokeTokenForm,
+)
 from portal.extensions import db
-from portal.permissions import can_change_own_credentials, can_manage_api_tokens
-from portal.services import api_tokens, auth
+from portal.permissions import (
+    can_change_own_credentials,
+    can_manage_api_tokens,
+    can_report_misuse,
+)
+from portal.services import accounts, api_tokens, auth
 from portal.services.errors import NotAllowed, PortalError
-from portal.web import client_ip, current_actor, current_session
+from portal.web import client_ip, current_actor, current_session, end_browser_session
 
 bp = Blueprint("account", __name__, url_prefix="/account")
 
@@ -100,3 +110,39 @@ def revoke_token(token_id: int):
     db.session.commit()
     flash(_("The token was revoked; it no longer works."), "success")
     return redirect(url_for("account.tokens"))
+
+
+@bp.route("/misuse", methods=["GET", "POST"])
+@login_required
+def misuse():
+    """R-63: report suspected misuse. Every session of the account ends at once, this one
+    too, and the provider's staff are alerted at once."""
+    actor = current_actor()
+    if not can_report_misuse(actor):
+        abort(403, _("Stop viewing as the customer first: misuse is reported by the user."))
+    form = MisuseForm()
+    if not form.validate_on_submit():
+        status = 422 if form.is_submitted() else 200
+        return render_template("account/misuse.html", form=form), status
+    try:
+        accounts.report_misuse(
+            actor,
+            form.details.data or "",
+            ip=client_ip(),
+            user_agent=request.headers.get("User-Agent", ""),
+        )
+    except NotAllowed as exc:
+        abort(403, str(exc))
+    except PortalError as exc:
+        form.details.errors.append(str(exc))
+        return render_template("account/misuse.html", form=form), 422
+    db.session.commit()
+    end_browser_session()
+    flash(
+        _(
+            "Thank you. Every session of your account was ended and the provider was alerted. "
+            "If someone may know your password, choose a new one with “Forgot your password?”."
+        ),
+        "warning",
+    )
+    return redirect(url_for("auth.login"))

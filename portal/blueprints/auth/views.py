@@ -1,4 +1,5 @@
-"""Signing in and out (R-63). Sessions live on the server; the cookie only names one."""
+"""Signing in and out, and passwords from e-mailed links (R-63). Sessions live on the server;
+the cookie only names one."""
 
 from __future__ import annotations
 
@@ -6,9 +7,17 @@ from flask import Blueprint, current_app, flash, redirect, render_template, requ
 from flask_babel import gettext as _
 from flask_login import current_user, login_required, login_user
 
-from portal.blueprints.auth.forms import LoginForm, LogoutForm
+from portal.blueprints.auth.forms import (
+    LoginForm,
+    LogoutForm,
+    NewPasswordForm,
+    PasswordResetRequestForm,
+)
+from portal.blueprints.validators import show_error
 from portal.extensions import db, limiter
-from portal.services import auth
+from portal.models import TokenPurpose
+from portal.services import accounts, auth
+from portal.services.errors import PortalError
 from portal.web import client_ip, end_browser_session, safe_next
 
 bp = Blueprint("auth", __name__)
@@ -55,3 +64,107 @@ def logout():
         end_browser_session()
         flash(_("You signed out. Your sessions on other devices were ended too."), "info")
     return redirect(url_for("auth.login"))
+
+
+# --- passwords from e-mailed links (R-63) ---------------------------------------------------
+
+
+def _reset_key() -> str:
+    """Rate-limit reset requests per address as well as per client address."""
+    return "reset:" + auth.normalise_email(request.form.get("email", ""))[:254]
+
+
+def _signed_in_elsewhere():
+    """Links are for a signed-out browser: whoever is signed in here is not the link's user."""
+    flash(_("You are signed in. Sign out first to use this link."), "info")
+    return redirect(url_for("main.index"))
+
+
+@bp.route("/password-reset", methods=["GET", "POST"])
+@limiter.limit(
+    lambda: current_app.config.get("PASSWORD_RESET_RATE_LIMIT_PER_IP", "20 per hour"),
+    methods=["POST"],
+)
+@limiter.limit(
+    lambda: current_app.config.get("PASSWORD_RESET_RATE_LIMIT_PER_ACCOUNT", "5 per hour"),
+    methods=["POST"],
+    key_func=_reset_key,
+)
+def forgot_password():
+    """Ask for a reset link. The answer is the same whether the address has an account."""
+    if current_user.is_authenticated:
+        return redirect(url_for("main.index"))
+    form = PasswordResetRequestForm()
+    if not form.validate_on_submit():
+        status = 422 if form.is_submitted() else 200
+        return render_template("auth/forgot_password.html", form=form), status
+    accounts.request_password_reset(form.email.data, ip=client_ip())
+    db.session.commit()
+    flash(
+        _(
+            "If an account uses this address, a link to choose a new password is on its way. "
+            "It works once, for %(minutes)d minutes.",
+            minutes=int(accounts.RESET_LIFETIME.total_seconds() // 60),
+        ),
+        "info",
+    )
+    return redirect(url_for("auth.login"))
+
+
+def _link_unusable(exc: accounts.TokenUnusable, purpose: TokenPurpose):
+    page = render_template("auth/link_unusable.html", message=str(exc), purpose=purpose.value)
+    return page, 410 if exc.known else 404
+
+
+def _password_from_link(token: str, purpose: TokenPurpose, template: str):
+    if current_user.is_authenticated:
+        return _signed_in_elsewhere()
+    try:
+        found = accounts.usable_token(token, purpose)
+    except accounts.TokenUnusable as exc:
+        return _link_unusable(exc, purpose)
+    form = NewPasswordForm()
+
+    def page(status: int):
+        return render_template(
+            template,
+            form=form,
+            user=found.user,
+            expires_at=found.expires_at,
+            min_password_length=auth.MIN_PASSWORD_LENGTH,
+        ), status
+
+    if not form.validate_on_submit():
+        return page(422 if form.is_submitted() else 200)
+    reset = purpose == TokenPurpose.PASSWORD_RESET
+    use = accounts.reset_password if reset else accounts.accept_invitation
+    try:
+        use(token, form.new_password.data, ip=client_ip())
+    except accounts.TokenUnusable as exc:
+        db.session.rollback()  # the other of two submissions at once
+        return _link_unusable(exc, purpose)
+    except PortalError as exc:
+        db.session.rollback()
+        show_error(form, exc, "new_password")
+        return page(422)
+    db.session.commit()
+    if reset:
+        flash(
+            _("Your password was changed and every session of your account was ended. Sign in."),
+            "success",
+        )
+    else:
+        flash(_("Your password is set. Sign in to start."), "success")
+    return redirect(url_for("auth.login"))
+
+
+@bp.route("/password-reset/<token>", methods=["GET", "POST"])
+def reset_password(token: str):
+    """R-63: a new password from a single-use link; every session of the account ends."""
+    return _password_from_link(token, TokenPurpose.PASSWORD_RESET, "auth/reset_password.html")
+
+
+@bp.route("/invitation/<token>", methods=["GET", "POST"])
+def accept_invitation(token: str):
+    """An invited user (R-70) chooses their password once, then signs in like everyone."""
+    return _password_from_link(token, TokenPurpose.INVITATION, "auth/accept_invitation.html")

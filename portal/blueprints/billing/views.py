@@ -38,16 +38,14 @@ from portal.permissions import (
 )
 from portal.services import billing, invoicing
 from portal.services.errors import Conflict, NotAllowed, PortalError
-from portal.web import client_ip, current_actor
+from portal.web import back_office_actor, client_ip, current_actor
 
 bp = Blueprint("billing", __name__, url_prefix="/staff")
 
 
 def _back_office() -> Actor:
     """Staff in the back office; 403 while viewing as a customer (R-72), 404 for others."""
-    actor = current_actor()
-    if actor.is_staff_view:
-        abort(403, _("Stop viewing as the customer first."))
+    actor = back_office_actor()
     if not can_search_invoices(actor):
         abort(404)
     return actor

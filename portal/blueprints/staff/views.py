@@ -25,7 +25,6 @@ from portal.permissions import (
     can_view_as_customer,
     get_contract_for_staff_or_404,
     get_organisation_for_staff_or_404,
-    is_staff,
 )
 from portal.presentation import yen
 from portal.services import audit, entries, mail
@@ -33,24 +32,15 @@ from portal.services import contracts as contract_service
 from portal.services import organisations as organisation_service
 from portal.services import usage as usage_service
 from portal.services.errors import NotAllowed, PortalError
-from portal.web import client_ip, current_actor, current_session
+from portal.web import back_office_actor, client_ip, current_actor, current_session
 
 bp = Blueprint("staff", __name__, url_prefix="/staff")
-
-
-def _staff():
-    actor = current_actor()
-    if actor.is_staff_view:
-        abort(403, _("Stop viewing as the customer first."))
-    if not is_staff(actor):
-        abort(404)
-    return actor
 
 
 @bp.get("/organisations")
 @login_required
 def organisations():
-    _staff()
+    back_office_actor()
     q = request.args.get("q", "")[:100]
     found = organisation_service.search(q)
     template = "staff/_organisation_rows.html" if htmx else "staff/organisations.html"
@@ -78,7 +68,7 @@ def _onboard_form() -> OnboardForm:
 @bp.route("/organisations/new", methods=["GET", "POST"])
 @login_required
 def onboard():
-    actor = _staff()
+    actor = back_office_actor()
     if not can_onboard(actor):
         abort(403)
     form = _onboard_form()
@@ -110,7 +100,7 @@ def onboard():
 @bp.get("/organisations/<int:organisation_id>")
 @login_required
 def organisation(organisation_id: int):
-    actor = _staff()
+    actor = back_office_actor()
     org = get_organisation_for_staff_or_404(organisation_id, actor)
     return _organisation_page(org, ViewAsForm())
 
@@ -144,7 +134,7 @@ def _organisation_page(org, form: ViewAsForm, status: int = 200):
 @bp.post("/organisations/<int:organisation_id>/view-as")
 @login_required
 def view_as(organisation_id: int):
-    actor = _staff()
+    actor = back_office_actor()
     org = get_organisation_for_staff_or_404(organisation_id, actor)
     if not can_view_as_customer(actor):
         abort(403)
@@ -181,7 +171,7 @@ def view_as(organisation_id: int):
 @bp.get("/contracts/<int:contract_id>")
 @login_required
 def contract(contract_id: int):
-    actor = _staff()
+    actor = back_office_actor()
     found = get_contract_for_staff_or_404(contract_id, actor)
     return _contract_page(found, UsageForm(formdata=None))
 
@@ -199,7 +189,7 @@ def _contract_page(found, usage_form: UsageForm, status: int = 200):
 @login_required
 def record_usage(contract_id: int):
     """R-15: staff record a usage measurement the service could not report."""
-    actor = _staff()
+    actor = back_office_actor()
     found = get_contract_for_staff_or_404(contract_id, actor)
     if not can_record_usage(actor):
         abort(403)
@@ -228,7 +218,7 @@ def record_usage(contract_id: int):
 @login_required
 def mail_queue():
     """What waits to be sent, and the e-mails given up after their last retry."""
-    actor = _staff()
+    actor = back_office_actor()
     if not can_see_mail_queue(actor):
         abort(403)
     return render_template("staff/mail.html", queue=mail.queue_state(), form=RetryMailForm())
@@ -238,7 +228,7 @@ def mail_queue():
 @login_required
 def retry_mail():
     """Put given-up e-mails back in the queue (one, or all), once the cause is fixed."""
-    actor = _staff()
+    actor = back_office_actor()
     if not can_retry_mail(actor):
         abort(403)
     form = RetryMailForm()

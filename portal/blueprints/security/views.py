@@ -1,0 +1,82 @@
+"""The provider's side of misuse reports (R-63): every staff role sees them at once, newest
+and unhandled first; support staff (and staff administrators) record what was done."""
+
+from __future__ import annotations
+
+import sqlalchemy as sa
+from flask import Blueprint, abort, flash, redirect, render_template, url_for
+from flask_babel import gettext as _
+from flask_login import login_required
+
+from portal.blueprints.security.forms import HandledForm
+from portal.extensions import db
+from portal.models import MisuseReport, User
+from portal.permissions import (
+    can_handle_misuse_reports,
+    can_see_misuse_reports,
+    get_misuse_report_for_staff_or_404,
+)
+from portal.services import accounts
+from portal.services.errors import Conflict, NotAllowed, PortalError
+from portal.web import back_office_actor, client_ip
+
+bp = Blueprint("security", __name__, url_prefix="/staff/misuse-reports")
+
+
+def _page(
+    *,
+    form: HandledForm | None = None,
+    form_for: int | None = None,
+    error: str | None = None,
+    status: int = 200,
+):
+    reports = accounts.misuse_reports()
+    ids = {r.handled_by_id for r in reports if r.handled_by_id}
+    handlers = (
+        {u.id: u for u in db.session.scalars(sa.select(User).where(User.id.in_(ids)))}
+        if ids
+        else {}
+    )
+    return render_template(
+        "security/misuse_reports.html",
+        reports=reports,
+        handlers=handlers,
+        form=form or HandledForm(formdata=None),
+        form_for=form_for,
+        error=error,
+    ), status
+
+
+@bp.get("")
+@login_required
+def misuse_reports():
+    actor = back_office_actor()
+    if not can_see_misuse_reports(actor):
+        abort(403)
+    return _page()
+
+
+@bp.post("/<int:report_id>/handled")
+@login_required
+def mark_handled(report_id: int):
+    actor = back_office_actor()
+    report: MisuseReport = get_misuse_report_for_staff_or_404(report_id, actor)
+    if not can_handle_misuse_reports(actor):
+        abort(403, _("Only support staff handle misuse reports."))
+    form = HandledForm()
+    if not form.validate_on_submit():
+        return _page(form=form, form_for=report.id, status=422)
+    try:
+        accounts.mark_handled(actor, report, form.note.data or "", ip=client_ip())
+    except NotAllowed as exc:
+        abort(403, str(exc))
+    except Conflict as exc:
+        db.session.rollback()
+        return _page(error=str(exc), status=409)
+    except PortalError as exc:
+        db.session.rollback()
+        form.note.errors.append(str(exc))
+        return _page(form=form, form_for=report.id, status=422)
+    db.session.commit()
+    flash(_("The report was marked as handled."), "success")
+    return redirect(url_for("security.misuse_reports"))

@@ -1,0 +1,423 @@
+"""Accounts (R-63): password reset and invitation by single-use e-mailed links, the users of
+an organisation (R-70), and reports of suspected misuse.
+
+A link carries a random token; only its SHA-256 is stored, so the table alone opens no
+account. A token is spent by a conditional UPDATE, so two submissions of one link at once
+set the password once.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+import sqlalchemy as sa
+from flask_babel import gettext as _
+
+from portal.clock import clock
+from portal.extensions import db
+from portal.models import (
+    AccountToken,
+    CustomerRole,
+    MisuseReport,
+    Organisation,
+    TokenPurpose,
+    User,
+    UserKind,
+)
+from portal.permissions import Actor, can_handle_misuse_reports, can_manage_users
+from portal.permissions import can_report_misuse as may_report_misuse
+from portal.services import audit, mail
+from portal.services.auth import (
+    check_password_strength,
+    end_sessions,
+    hash_password,
+    normalise_email,
+)
+from portal.services.errors import Conflict, NotAllowed, PortalError
+from portal.transaction import begin_writing
+
+RESET_LIFETIME = timedelta(hours=1)
+INVITATION_LIFETIME = timedelta(days=7)
+MAX_MISUSE_DETAILS = 2000
+MAX_HANDLING_NOTE = 2000
+
+
+class TokenUnusable(PortalError):
+    """The link is unknown, expired or already used (the page says so and offers a new one)."""
+
+    def __init__(self, message: str, *, known: bool) -> None:
+        super().__init__(message)
+        self.known = known  # False: no such link at all (404); True: spent or expired (410)
+
+
+def _digest(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+def _unusable_password_hash() -> str:
+    """Not an argon2 hash: no password verifies against it until the invitee sets one."""
+    return "!unusable:" + secrets.token_hex(16)
+
+
+def _retire_tokens(user: User, purpose: TokenPurpose | None = None) -> None:
+    """Earlier unused links of the user stop working (a new one was sent, or one was used)."""
+    now = clock.now()
+    query = sa.update(AccountToken).where(
+        AccountToken.user_id == user.id,
+        AccountToken.used_at.is_(None),
+        AccountToken.expires_at > now,
+    )
+    if purpose is not None:
+        query = query.where(AccountToken.purpose == purpose)
+    db.session.execute(query.values(expires_at=now).execution_options(synchronize_session=False))
+
+
+def _issue(
+    user: User, purpose: TokenPurpose, lifetime: timedelta, created_by: User | None = None
+) -> tuple[AccountToken, str]:
+    _retire_tokens(user, purpose)
+    plain = secrets.token_urlsafe(32)
+    token = AccountToken(
+        user_id=user.id,
+        purpose=purpose,
+        token_hash=_digest(plain),
+        expires_at=clock.now() + lifetime,
+        created_by_id=created_by.id if created_by else None,
+    )
+    db.session.add(token)
+    db.session.flush()
+    return token, plain
+
+
+# --- password reset -----------------------------------------------------------------------
+
+
+def request_password_reset(email: str, *, ip: str) -> None:
+    """E-mail a reset link to an active user with this address; for any other address do
+    nothing, so that the answer (the same page) tells nobody who has an account."""
+    user = db.session.scalar(sa.select(User).where(User.email == normalise_email(email)))
+    if user is None or not user.active:
+        return
+    token, plain = _issue(user, TokenPurpose.PASSWORD_RESET, RESET_LIFETIME)
+    mail.enqueue(
+        "password_reset",
+        to=user.email,
+        locale=user.locale,
+        context={
+            "user": user,
+            "link": mail.absolute_url("auth.reset_password", token=plain),
+            "expires_at": token.expires_at,
+            "lifetime_minutes": int(RESET_LIFETIME.total_seconds() // 60),
+        },
+        organisation_id=user.organisation_id,
+        user_id=user.id,
+        sensitive=True,
+    )
+    audit.record("password_reset.requested", user=user, ip=ip, subject=token)
+
+
+def usable_token(plain: str, purpose: TokenPurpose) -> AccountToken:
+    """The token of a link, while it may still be used; TokenUnusable otherwise."""
+    token = db.session.scalar(
+        sa.select(AccountToken).where(
+            AccountToken.token_hash == _digest(plain), AccountToken.purpose == purpose
+        )
+    )
+    if token is None:
+        raise TokenUnusable(_("This link is not valid."), known=False)
+    if token.used_at is not None:
+        raise TokenUnusable(_("This link was already used."), known=True)
+    if token.expires_at <= clock.now() or not token.user.active:
+        raise TokenUnusable(_("This link has expired."), known=True)
+    return token
+
+
+def _spend(token: AccountToken) -> None:
+    """Use the token once: the database lets exactly one of two submissions at once through."""
+    now = clock.now()
+    spent = db.session.execute(
+        sa.update(AccountToken)
+        .where(
+            AccountToken.id == token.id,
+            AccountToken.used_at.is_(None),
+            AccountToken.expires_at > now,
+        )
+        .values(used_at=now)
+        .execution_options(synchronize_session=False)
+    ).rowcount
+    if spent != 1:
+        raise TokenUnusable(_("This link was already used."), known=True)
+    db.session.expire(token)
+
+
+def _set_password_by_token(plain: str, purpose: TokenPurpose, new_password: str) -> User:
+    token = usable_token(plain, purpose)
+    user = token.user
+    check_password_strength(new_password, user)
+    password_hash = hash_password(new_password)  # slow on purpose: before the write lock
+    begin_writing()
+    _spend(token)
+    _retire_tokens(user)  # one password set: every other link of the user is spent too
+    user.password_hash = password_hash
+    user.password_changed_at = clock.now()
+    user.must_change_password = False
+    return user
+
+
+def reset_password(plain: str, new_password: str, *, ip: str) -> User:
+    """R-63: set a new password from a reset link and end every session of the account."""
+    user = _set_password_by_token(plain, TokenPurpose.PASSWORD_RESET, new_password)
+    ended = end_sessions(user, reason="password_reset")
+    audit.record("password_reset.completed", user=user, ip=ip, sessions_ended=ended)
+    return user
+
+
+def accept_invitation(plain: str, new_password: str, *, ip: str) -> User:
+    """The invitee chooses a password; then they sign in like everyone else."""
+    user = _set_password_by_token(plain, TokenPurpose.INVITATION, new_password)
+    audit.record("invitation.accepted", user=user, ip=ip)
+    return user
+
+
+# --- users of an organisation (R-70) -------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class OrganisationUser:
+    user: User
+    invited_until: datetime | None  # a pending invitation: until when its link works
+    invitation_expired: bool  # invited, never accepted, and the link has expired
+
+    @property
+    def invitation_pending(self) -> bool:
+        return self.invited_until is not None or self.invitation_expired
+
+
+def users_of(organisation: Organisation) -> list[OrganisationUser]:
+    """The organisation's users (active first, administrators first) with their invitations."""
+    users = list(
+        db.session.scalars(
+            sa.select(User)
+            .where(User.organisation_id == organisation.id)
+            .order_by(User.active.desc(), User.customer_role, User.name, User.id)
+        )
+    )
+    latest = dict(
+        db.session.execute(
+            sa.select(AccountToken.user_id, sa.func.max(AccountToken.expires_at))
+            .where(
+                AccountToken.purpose == TokenPurpose.INVITATION,
+                AccountToken.user_id.in_([u.id for u in users]),
+            )
+            .group_by(AccountToken.user_id)
+        ).all()
+    )
+    now = clock.now()
+    listed = []
+    for user in users:
+        expires = latest.get(user.id)
+        pending = expires is not None and user.password_changed_at is None and user.active
+        listed.append(
+            OrganisationUser(
+                user,
+                invited_until=expires if pending and expires > now else None,
+                invitation_expired=pending and expires <= now,
+            )
+        )
+    return listed
+
+
+def _invitation_email(user: User, plain: str, token: AccountToken, invited_by: User) -> None:
+    mail.enqueue(
+        "invitation",
+        to=user.email,
+        locale=user.locale,
+        context={
+            "user": user,
+            "organisation": user.organisation,
+            "invited_by": invited_by.name,
+            "link": mail.absolute_url("auth.accept_invitation", token=plain),
+            "expires_at": token.expires_at,
+        },
+        organisation_id=user.organisation_id,
+        user_id=user.id,
+        sensitive=True,
+    )
+
+
+def invite(
+    actor: Actor,
+    *,
+    name: str,
+    email: str,
+    role: CustomerRole,
+    locale: str,
+    ip: str,
+) -> User:
+    """R-70: an administrator adds a named user (R-63), who sets their own password from the
+    e-mailed link. A duplicate address is refused next to the field; two at once are left to
+    the unique index (the view answers the same)."""
+    if not can_manage_users(actor):
+        raise NotAllowed(_("Only the organisation's administrators manage its users."))
+    address = normalise_email(email)
+    if db.session.scalar(sa.select(User.id).where(User.email == address)) is not None:
+        raise PortalError(_("A user with this e-mail address already exists."), field="email")
+    user = User(
+        email=address,
+        name=name.strip(),
+        password_hash=_unusable_password_hash(),
+        locale=locale,
+        kind=UserKind.CUSTOMER,
+        organisation_id=actor.organisation_id,
+        customer_role=role,
+        active=True,
+    )
+    db.session.add(user)
+    db.session.flush()
+    token, plain = _issue(user, TokenPurpose.INVITATION, INVITATION_LIFETIME, actor.user)
+    _invitation_email(user, plain, token, actor.user)
+    audit.record("user.invited", actor=actor, subject=user, ip=ip, email=address, role=role.value)
+    return user
+
+
+def resend_invitation(actor: Actor, user: User, *, ip: str) -> None:
+    """A new link for an invitee who has not set a password yet; earlier links stop working."""
+    if not can_manage_users(actor):
+        raise NotAllowed(_("Only the organisation's administrators manage its users."))
+    if not user.active:
+        raise Conflict(_("This user was removed."))
+    if user.password_changed_at is not None:
+        raise Conflict(_("This user already accepted the invitation."))
+    token, plain = _issue(user, TokenPurpose.INVITATION, INVITATION_LIFETIME, actor.user)
+    _invitation_email(user, plain, token, actor.user)
+    audit.record("user.invitation_resent", actor=actor, subject=user, ip=ip)
+
+
+def remove_user(actor: Actor, user: User, *, ip: str) -> int:
+    """R-70/R-63: the user can no longer sign in, and every session of theirs ends now.
+
+    The organisation always keeps an active administrator: the check runs under the
+    organisation's row lock (SQLite: the database's write lock), so two administrators
+    removing each other at once leave one of them.
+    """
+    if not can_manage_users(actor):
+        raise NotAllowed(_("Only the organisation's administrators manage its users."))
+    if user.id == actor.user.id:
+        raise Conflict(_("You cannot remove yourself."))
+    begin_writing()
+    db.session.execute(
+        sa.select(Organisation.id).where(Organisation.id == user.organisation_id).with_for_update()
+    )
+    db.session.refresh(actor.user)
+    db.session.refresh(user)
+    if not actor.user.active:
+        raise NotAllowed(_("Only the organisation's administrators manage its users."))
+    if not user.active:
+        raise Conflict(_("This user was already removed."))
+    if user.customer_role == CustomerRole.ADMINISTRATOR:
+        others = db.session.scalar(
+            sa.select(sa.func.count())
+            .select_from(User)
+            .where(
+                User.organisation_id == user.organisation_id,
+                User.customer_role == CustomerRole.ADMINISTRATOR,
+                User.active.is_(True),
+                User.id != user.id,
+            )
+        )
+        if not others:
+            raise Conflict(_("The organisation needs at least one administrator."))
+    user.active = False
+    _retire_tokens(user)
+    ended = end_sessions(user, reason="user_removed")
+    audit.record("user.removed", actor=actor, subject=user, ip=ip, sessions_ended=ended)
+    return ended
+
+
+# --- suspected misuse (R-63) ----------------------------------------------------------------
+
+
+def report_misuse(actor: Actor, details: str, *, ip: str, user_agent: str) -> MisuseReport:
+    """R-63: every session of the account ends at once, the provider's staff are alerted at
+    once, and the user gets a confirmation."""
+    if not may_report_misuse(actor):
+        raise NotAllowed(_("Misuse is reported by the account's own user."))
+    details = details.strip()
+    if len(details) > MAX_MISUSE_DETAILS:
+        raise PortalError(
+            _("Use at most %(max)d characters.", max=MAX_MISUSE_DETAILS), field="details"
+        )
+    user = actor.user
+    report = MisuseReport(
+        user_id=user.id,
+        organisation_id=user.organisation_id,
+        details=details,
+        ip=ip[:64],
+        user_agent=user_agent[:300],
+    )
+    db.session.add(report)
+    db.session.flush()
+    report.sessions_ended = end_sessions(user, reason="misuse_reported")
+    audit.record(
+        "misuse.reported", user=user, subject=report, ip=ip, sessions_ended=report.sessions_ended
+    )
+    context = {
+        "report": report,
+        "user": user,
+        "organisation": user.organisation,
+        "partner": user.partner,
+        "reports_url": mail.absolute_url("security.misuse_reports"),
+    }
+    mail.alert_staff("misuse_alert", context)
+    mail.enqueue(
+        "misuse_reported",
+        to=user.email,
+        locale=user.locale,
+        context={
+            **context,
+            "reset_url": mail.absolute_url("auth.forgot_password"),
+        },
+        organisation_id=user.organisation_id,
+        user_id=user.id,
+    )
+    return report
+
+
+def misuse_reports(*, limit: int = 200) -> list[MisuseReport]:
+    """For staff: unhandled reports first, newest first."""
+    return list(
+        db.session.scalars(
+            sa.select(MisuseReport)
+            .order_by(
+                sa.case((MisuseReport.handled_at.is_(None), 0), else_=1),
+                MisuseReport.reported_at.desc(),
+                MisuseReport.id.desc(),
+            )
+            .limit(limit)
+        )
+    )
+
+
+def mark_handled(actor: Actor, report: MisuseReport, note: str, *, ip: str) -> None:
+    """Support staff record what they did; a report is handled once."""
+    if not can_handle_misuse_reports(actor):
+        raise NotAllowed(_("Only support staff handle misuse reports."))
+    note = note.strip()
+    if not note:
+        raise PortalError(_("Say what was done."), field="note")
+    if len(note) > MAX_HANDLING_NOTE:
+        raise PortalError(_("Use at most %(max)d characters.", max=MAX_HANDLING_NOTE), field="note")
+    begin_writing()
+    handled = db.session.execute(
+        sa.update(MisuseReport)
+        .where(MisuseReport.id == report.id, MisuseReport.handled_at.is_(None))
+        .values(handled_at=clock.now(), handled_by_id=actor.user.id, handling_note=note)
+        .execution_options(synchronize_session=False)
+    ).rowcount
+    if handled != 1:
+        raise Conflict(_("This report was already handled."))
+    db.session.expire(report)
+    audit.record("misuse.handled", actor=actor, subject=report, ip=ip)
