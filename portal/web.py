@@ -130,7 +130,9 @@ def _load_actor() -> Response | None:
     if (
         actor.user.must_change_password
         and not actor.is_staff_view
-        and request.endpoint not in {"account.password", "auth.logout", "main.language"}
+        # Reporting misuse must work for an account whose password is not its owner's.
+        and request.endpoint
+        not in {"account.password", "account.misuse", "auth.logout", "main.language"}
     ):
         return redirect(url_for("account.password"))
     return None

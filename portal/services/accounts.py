@@ -20,6 +20,7 @@ from portal.clock import clock
 from portal.extensions import db
 from portal.models import (
     AccountToken,
+    ApiToken,
     CustomerRole,
     MisuseReport,
     Organisation,
@@ -361,8 +362,20 @@ def report_misuse(actor: Actor, details: str, *, ip: str, user_agent: str) -> Mi
     db.session.add(report)
     db.session.flush()
     report.sessions_ended = end_sessions(user, reason="misuse_reported")
+    # API tokens are the account's other way in: a suspected misuse stops them too.
+    tokens_revoked = db.session.execute(
+        sa.update(ApiToken)
+        .where(ApiToken.user_id == user.id, ApiToken.revoked_at.is_(None))
+        .values(revoked_at=clock.now())
+        .execution_options(synchronize_session=False)
+    ).rowcount  # type: ignore[attr-defined]
     audit.record(
-        "misuse.reported", user=user, subject=report, ip=ip, sessions_ended=report.sessions_ended
+        "misuse.reported",
+        user=user,
+        subject=report,
+        ip=ip,
+        sessions_ended=report.sessions_ended,
+        api_tokens_revoked=tokens_revoked,
     )
     context = {
         "report": report,

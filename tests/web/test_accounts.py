@@ -28,6 +28,8 @@ from portal.models import (
     UserKind,
     UserSession,
 )
+from portal.permissions import Actor
+from portal.services import api_tokens
 from tests.conftest import DEFAULT_NOW
 from tests.factories import (
     PASSWORD,
@@ -639,3 +641,28 @@ def test_r70_navigation_shows_users_and_misuse_links_to_who_may(app, world, admi
     assert 'href="/organisation/users"' not in page and 'href="/account/misuse"' in page
     support = signed_in_client(app, world.emails["support"])
     assert 'href="/staff/misuse-reports"' in _text(support.get("/staff/organisations"))
+
+
+def test_r63_misuse_report_also_stops_the_accounts_api_tokens(app, world, admin):
+    """The API is the account's other way in: its bearer tokens stop with the sessions."""
+    with app.app_context():
+        user = db.session.get(User, world.ids["admin"])
+        _token, plain = api_tokens.create(Actor(user), "integration", ip="127.0.0.1")
+        db.session.commit()
+    headers = {"Authorization": f"Bearer {plain}"}
+    api = app.test_client()
+    assert api.get("/api/v1/contracts", headers=headers).status_code == 200
+    assert admin.post("/account/misuse", data={"details": ""}).status_code == 302
+    assert api.get("/api/v1/contracts", headers=headers).status_code == 401
+
+
+def test_r63_an_account_that_must_change_its_password_can_still_report_misuse(app, world):
+    """Someone else may have set the password: reporting must not wait for a change."""
+    with app.app_context():
+        db.session.get(User, world.ids["member"]).must_change_password = True
+        db.session.commit()
+    member = signed_in_client(app, world.emails["member"])
+    assert member.get("/contracts").headers["Location"].endswith("/account/password")
+    assert member.get("/account/misuse").status_code == 200
+    assert member.post("/account/misuse", data={"details": ""}).status_code == 302
+    assert rows(app, MisuseReport)[0].user_id == world.ids["member"]
