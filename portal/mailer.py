@@ -46,9 +46,9 @@ def build_message(email: OutboxEmail, sender: str, sender_name: str = "") -> Ema
     message["Subject"] = email.subject
     message["Date"] = format_datetime(email.created_at)
     message["Message-ID"] = email.message_id
-    message["Content-Language"] = email.locale
     message["Auto-Submitted"] = "auto-generated"
     message.set_content(email.body, charset="utf-8")
+    message["Content-Language"] = email.locale  # after set_content, which resets Content-*
     return message
 
 
