@@ -69,34 +69,20 @@ def enqueue(
     With a dedupe_key, an e-mail already written for it is not written again (None returned),
     however many requests race: the unique index decides.
     """
-    subject, body = render(kind, locale, context or {})
-    domain = current_app.config["MAIL_FROM"].rpartition("@")[2] or "portal.invalid"
-    email = OutboxEmail(
-        kind=kind,
-        to_address=to,
-        locale=locale,
-        subject=subject[:300],
-        body=body,
+    written = _write(
+        kind,
+        [to],
+        locale,
+        render(kind, locale, context or {}),
+        dedupe_keys=[dedupe_key] if dedupe_key else None,
         organisation_id=organisation_id,
         user_id=user_id,
         contract_id=contract_id,
         is_notice=notice,
         affects_contract=affects_contract,
         sensitive=sensitive,
-        message_id=f"<{secrets.token_hex(16)}@{domain}>",
-        dedupe_key=dedupe_key,
     )
-    if dedupe_key is None:
-        db.session.add(email)
-        return email
-    begin_writing()
-    try:
-        with db.session.begin_nested():
-            db.session.add(email)
-            db.session.flush()
-    except IntegrityError:
-        return None
-    return email
+    return written[0] if written else None
 
 
 def notify_organisation(
@@ -110,24 +96,59 @@ def notify_organisation(
     dedupe_key: str | None = None,
 ) -> list[OutboxEmail]:
     """A notice to an organisation (R-61): to its registered address (or the addresses given),
-    in its language, kept and shown on its notices page."""
+    in its language, kept and shown on its notices page. Rendered once for all addresses;
+    with a dedupe_key the whole notice is written once (nothing when it was written before)."""
     addresses = list(dict.fromkeys(a for a in (to or [notice_address(organisation)]) if a))
-    written = []
-    for address in addresses:
-        email = enqueue(
-            kind,
-            to=address,
-            locale=organisation.locale,
-            context={"organisation": organisation, **(context or {})},
-            organisation_id=organisation.id,
-            contract_id=contract_id,
-            notice=True,
-            affects_contract=affects_contract,
-            dedupe_key=f"{dedupe_key}:{address}" if dedupe_key else None,
+    if not addresses:
+        return []
+    return _write(
+        kind,
+        addresses,
+        organisation.locale,
+        render(kind, organisation.locale, {"organisation": organisation, **(context or {})}),
+        dedupe_keys=[f"{dedupe_key}:{a}" for a in addresses] if dedupe_key else None,
+        organisation_id=organisation.id,
+        contract_id=contract_id,
+        is_notice=True,
+        affects_contract=affects_contract,
+    )
+
+
+def _write(
+    kind: str,
+    addresses: list[str],
+    locale: str,
+    rendered: tuple[str, str],
+    *,
+    dedupe_keys: list[str] | None,
+    **columns: Any,
+) -> list[OutboxEmail]:
+    subject, body = rendered
+    domain = current_app.config["MAIL_FROM"].rpartition("@")[2] or "portal.invalid"
+    emails = [
+        OutboxEmail(
+            kind=kind,
+            to_address=address,
+            locale=locale,
+            subject=subject[:300],
+            body=body,
+            message_id=f"<{secrets.token_hex(16)}@{domain}>",
+            dedupe_key=dedupe_keys[n] if dedupe_keys else None,
+            **columns,
         )
-        if email is not None:
-            written.append(email)
-    return written
+        for n, address in enumerate(addresses)
+    ]
+    if dedupe_keys is None:
+        db.session.add_all(emails)
+        return emails
+    begin_writing()
+    try:
+        with db.session.begin_nested():
+            db.session.add_all(emails)
+            db.session.flush()
+    except IntegrityError:
+        return []
+    return emails
 
 
 def notice_address(organisation: Organisation) -> str:
