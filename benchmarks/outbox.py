@@ -90,7 +90,15 @@ def main() -> int:
             db.session.add(version)
             db.session.flush()
             started = time.perf_counter()
-            told = terms.notify_published(version)
+            if os.environ.get("PROFILE"):
+                import cProfile
+                import pstats
+
+                profile = cProfile.Profile()
+                told = profile.runcall(terms.notify_published, version)
+                pstats.Stats(profile).sort_stats("cumulative").print_stats(25)
+            else:
+                told = terms.notify_published(version)
             db.session.commit()
             figures["publish_s"] = time.perf_counter() - started
             written = db.session.scalar(sa.select(sa.func.count()).select_from(OutboxEmail))

@@ -15,7 +15,7 @@ import ssl
 from collections.abc import Iterator
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 from email.message import EmailMessage
 from email.utils import format_datetime, formataddr
 from pathlib import Path
@@ -27,7 +27,10 @@ from portal.clock import clock
 from portal.extensions import db
 from portal.models import OutboxEmail
 
-LEASE = timedelta(minutes=5)  # a crashed worker's claim expires after this
+# A worker claims BATCH e-mails at a time; a crashed worker's claim expires after LEASE, which
+# outlasts a batch sent at the SMTP timeout (20 x 20 s).
+BATCH = 20
+LEASE = timedelta(minutes=10)
 FIRST_RETRY = timedelta(minutes=1)
 LONGEST_RETRY = timedelta(hours=6)
 REDACTED = "(This e-mail contained a single-use link. It was removed after sending.)\n"
@@ -126,41 +129,56 @@ def transport_for(config: dict[str, Any]) -> Iterator[Transport]:
         transport.close()
 
 
-def _due_ids(limit: int) -> list[int]:
-    now = clock.now()
-    return list(
-        db.session.scalars(
-            sa.select(OutboxEmail.id)
-            .where(
-                OutboxEmail.sent_at.is_(None),
-                OutboxEmail.failed_at.is_(None),
-                OutboxEmail.next_attempt_at <= now,
-                sa.or_(OutboxEmail.locked_until.is_(None), OutboxEmail.locked_until < now),
-            )
-            .order_by(OutboxEmail.next_attempt_at, OutboxEmail.id)
-            .limit(limit)
-        )
+def _unsent_and_free(now: datetime) -> sa.ColumnElement[bool]:
+    return sa.and_(
+        OutboxEmail.sent_at.is_(None),
+        OutboxEmail.failed_at.is_(None),
+        sa.or_(OutboxEmail.locked_until.is_(None), OutboxEmail.locked_until < now),
     )
 
 
-def _claim(email_id: int) -> OutboxEmail | None:
-    """Take one e-mail for this worker; None when another worker has it or it was sent."""
+def _claim_batch(limit: int) -> list[OutboxEmail]:
+    """Take up to `limit` due e-mails for this worker, in one conditional UPDATE: a row another
+    worker claimed meanwhile is not taken (on PostgreSQL the UPDATE waits for the other's
+    commit and then sees its claim)."""
     now = clock.now()
-    claimed = db.session.execute(
-        sa.update(OutboxEmail)
-        .where(
-            OutboxEmail.id == email_id,
-            OutboxEmail.sent_at.is_(None),
-            OutboxEmail.failed_at.is_(None),
-            sa.or_(OutboxEmail.locked_until.is_(None), OutboxEmail.locked_until < now),
+    due = (
+        sa.select(OutboxEmail.id)
+        .where(_unsent_and_free(now), OutboxEmail.next_attempt_at <= now)
+        .order_by(OutboxEmail.next_attempt_at, OutboxEmail.id)
+        .limit(limit)
+    )
+    claimed = list(
+        db.session.scalars(
+            sa.update(OutboxEmail)
+            .where(OutboxEmail.id.in_(list(db.session.scalars(due))), _unsent_and_free(now))
+            .values(locked_until=now + LEASE)
+            .returning(OutboxEmail.id)
+            .execution_options(synchronize_session=False)
         )
-        .values(locked_until=now + LEASE)
-        .execution_options(synchronize_session=False)
     )
     db.session.commit()
-    if claimed.rowcount != 1:  # type: ignore[attr-defined]
-        return None
-    return db.session.get(OutboxEmail, email_id, populate_existing=True)
+    if not claimed:
+        return []
+    return list(
+        db.session.scalars(
+            sa.select(OutboxEmail)
+            .where(OutboxEmail.id.in_(claimed))
+            .order_by(OutboxEmail.next_attempt_at, OutboxEmail.id)
+        )
+    )
+
+
+def _release(emails: list[OutboxEmail]) -> None:
+    """Give back claimed e-mails this run did not try, for the next run."""
+    if emails:
+        db.session.execute(
+            sa.update(OutboxEmail)
+            .where(OutboxEmail.id.in_([e.id for e in emails]), OutboxEmail.sent_at.is_(None))
+            .values(locked_until=None)
+            .execution_options(synchronize_session=False)
+        )
+        db.session.commit()
 
 
 # The server took the connection but refused this message (e.g. 451 try later, 550 no such
@@ -168,19 +186,17 @@ def _claim(email_id: int) -> OutboxEmail | None:
 MESSAGE_REFUSED = (smtplib.SMTPRecipientsRefused, smtplib.SMTPDataError, smtplib.SMTPSenderRefused)
 
 
-def deliver_due(config: dict[str, Any], *, batch: int = 200) -> Delivery:
-    """Send every e-mail that is due, batch by batch. When the server cannot be reached the
-    run stops at once: the rest wait for the next run rather than hammer a server that is
-    down (only the e-mail that found it down counts an attempt)."""
+def deliver_due(config: dict[str, Any], *, batch: int = BATCH) -> Delivery:
+    """Send every e-mail that is due, batch by batch; each is marked sent in its own commit
+    right after the server took it. When the server cannot be reached the run stops at once:
+    the rest wait for the next run rather than hammer a server that is down (only the e-mail
+    that found it down counts an attempt)."""
     result = Delivery()
     sender = config["MAIL_FROM"]
     max_attempts = config["MAIL_MAX_ATTEMPTS"]
     with transport_for(config) as transport:
-        while ids := _due_ids(batch):
-            for email_id in ids:
-                email = _claim(email_id)
-                if email is None:
-                    continue
+        while emails := _claim_batch(batch):
+            for n, email in enumerate(emails):
                 message = build_message(email, sender)
                 message["X-Portal-Outbox-Id"] = str(email.id)
                 message["X-Portal-Kind"] = email.kind
@@ -191,6 +207,7 @@ def deliver_due(config: dict[str, Any], *, batch: int = 200) -> Delivery:
                     continue
                 except (smtplib.SMTPException, OSError) as exc:  # the server: stop this run
                     _record_failure(email, exc, max_attempts, result)
+                    _release(emails[n + 1 :])
                     return result
                 _record_sent(email)
                 result.sent += 1

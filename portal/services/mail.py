@@ -18,6 +18,7 @@ from flask import current_app
 from flask_babel import force_locale
 from sqlalchemy.exc import IntegrityError
 
+from portal.clock import clock
 from portal.extensions import db
 from portal.models import (
     CustomerRole,
@@ -112,6 +113,58 @@ def notify_organisation(
         is_notice=True,
         affects_contract=affects_contract,
     )
+
+
+@dataclass(frozen=True)
+class _MergeName:
+    """An organisation in a mail merge: its name is filled in after rendering."""
+
+    legal_name: str = "\x00organisation\x00"
+
+
+def notify_many(
+    organisations: Iterable[tuple[Organisation, list[str]]],
+    kind: str,
+    *,
+    context: Mapping[str, Any],
+) -> int:
+    """The same notice to many organisations (R-61), e.g. new terms (R-60): rendered once per
+    language with the organisation's name merged in, written with one multi-row INSERT.
+    `organisations` pairs each organisation with its addresses. Returns the e-mails written."""
+    merge = _MergeName()
+    rendered: dict[str, tuple[str, str]] = {}
+    domain = current_app.config["MAIL_FROM"].rpartition("@")[2] or "portal.invalid"
+    now = clock.now()
+    rows = []
+    for organisation, addresses in organisations:
+        locale = organisation.locale
+        if locale not in rendered:
+            rendered[locale] = render(kind, locale, {**context, "organisation": merge})
+        subject, body = (
+            text.replace(merge.legal_name, organisation.legal_name) for text in rendered[locale]
+        )
+        for address in dict.fromkeys(a for a in addresses if a):
+            rows.append(
+                {
+                    "kind": kind,
+                    "organisation_id": organisation.id,
+                    "is_notice": True,
+                    "affects_contract": False,
+                    "sensitive": False,
+                    "to_address": address,
+                    "locale": locale,
+                    "subject": subject[:300],
+                    "body": body,
+                    "message_id": f"<{secrets.token_hex(16)}@{domain}>",
+                    "created_at": now,
+                    "next_attempt_at": now,
+                    "attempts": 0,
+                    "last_error": "",
+                }
+            )
+    if rows:
+        db.session.execute(sa.insert(OutboxEmail), rows)
+    return len(rows)
 
 
 def _write(

@@ -320,7 +320,8 @@ def organisations_using(service_id: int) -> sa.Select[tuple[int]]:
 def notify_published(version: TermsVersion) -> int:
     """R-60: tell each organisation using the service, in advance, by e-mail: its
     administrators and the contract and operations contacts of its application (IN 16(1)).
-    Returns the number of organisations told."""
+    Returns the number of organisations told. Called once, in the transaction that creates
+    the version, so it needs no dedupe key (and no savepoint per organisation)."""
     users = organisations_using(version.service_id)
     organisations = list(
         db.session.scalars(
@@ -338,22 +339,25 @@ def notify_published(version: TermsVersion) -> int:
         .order_by(User.id)
     ):
         administrators[organisation_id].append(email)
-    for organisation in organisations:
-        mail.notify_organisation(
-            organisation,
-            "terms_published",
-            context={
-                "version": version,
-                "service": version.service,
-                "version_url": mail.absolute_url("terms.version", version_id=version.id),
-            },
-            to=[
-                *administrators[organisation.id],
-                mail.notice_address(organisation),
-                organisation.operations_contact_email,
-            ],
-            dedupe_key=f"terms_published:{version.id}:{organisation.id}",
-        )
+    mail.notify_many(
+        (
+            (
+                organisation,
+                [
+                    *administrators[organisation.id],
+                    mail.notice_address(organisation),
+                    organisation.operations_contact_email,
+                ],
+            )
+            for organisation in organisations
+        ),
+        "terms_published",
+        context={
+            "version": version,
+            "service": version.service,
+            "version_url": mail.absolute_url("terms.version", version_id=version.id),
+        },
+    )
     return len(organisations)
 
 

@@ -78,6 +78,8 @@ def test_with_the_smtp_server_down_nothing_is_lost_and_each_e_mail_arrives_once(
     assert first.attempts == 1 and first.sent_at is None and first.failed_at is None
     assert "Connection" in first.last_error or "refused" in first.last_error.lower()
     assert first.next_attempt_at == clock.now() + timedelta(minutes=1)
+    others = [e for e in rows(app, OutboxEmail) if e.id != first.id]
+    assert all(e.locked_until is None and e.attempts == 0 for e in others)  # given back
 
     # Back up. The failed one waits for its backoff; the others go at once.
     smtp.start()

@@ -198,6 +198,10 @@ def test_publish_numbers_versions_per_service_and_notifies_affected_organisation
         assert email.is_notice and not email.affects_contract
         assert f"/terms/{version.id}" in email.body
         assert "2027" in email.subject and "IMAGE WORKS" in email.subject
+        # Each organisation is greeted by its own name, in its own language.
+        (organisation,) = rows(app, Organisation, id=email.organisation_id)
+        assert organisation.legal_name in email.body and email.locale == organisation.locale
+    assert len({e.message_id for e in emails}) == len(emails)
     assert by_org == {
         world.org_a: {"admin@alpha.example", "contract@alpha.example", "ops@alpha.example"},
         # No contract contact registered: the registered notice address (billing) instead.
