@@ -14,6 +14,7 @@ run: setup
 	@mkdir -p instance
 	$(FLASK) db upgrade
 	$(FLASK) portal seed-demo
+	$(FLASK) portal send-mail
 	@echo
 	@$(FLASK) portal demo-logins
 	@echo

@@ -22,7 +22,10 @@ def seed_demo() -> None:
     db.session.commit()
     if loaded:
         issued = demo.issue_past_invoices(clock.today())
-        click.echo(f"Demo data loaded, with {issued} past invoice(s).")
+        from portal.services.invoicing import render_pending_pdfs
+
+        rendered = render_pending_pdfs()  # each announced by e-mail to the billing address
+        click.echo(f"Demo data loaded, with {issued} past invoice(s) ({rendered} PDFs).")
     else:
         click.echo("Demo data already present; nothing changed.")
 

@@ -76,9 +76,11 @@ def test_seed_demo_twice_changes_nothing_the_second_time(app):
 
     first = runner.invoke(args=["portal", "seed-demo"])
     assert first.exit_code == 0, first.output
-    assert "Demo data loaded, with" in first.output and "past invoice(s)." in first.output
+    assert "Demo data loaded, with" in first.output and "past invoice(s) (" in first.output
     assert row_counts(app)["invoices"] > 0  # the demo's history of invoices
     counts = row_counts(app)
+    # Each past invoice has its stored PDF and its notice, so Notices is not empty.
+    assert counts["outbox_emails"] == counts["invoices"]
     assert counts["organisations"] == 4 and counts["contracts"] == 4
 
     second = runner.invoke(args=["portal", "seed-demo"])
