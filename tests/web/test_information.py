@@ -525,3 +525,22 @@ def test_r62_issued_invoices_keep_the_name_and_address_they_were_issued_with(app
     assert recipient == "Alpha Holdings K.K. 〒530-0001 3-3 Umeda, Kita-ku, Osaka"
     text = _pdf_text(admin.get(f"/invoices/{next_id}/pdf").data)
     assert "Alpha Holdings K.K." in text and "Umeda" in text and "Chiyoda" not in text
+
+
+def test_r61_r62_staff_see_the_latest_notices_and_changes_on_the_organisations_page(
+    app, world, admin
+):
+    """The back office sees what the customer was told and what changed, without viewing as
+    the customer; the notices are listed, not opened (their pages are the customer's)."""
+    response = admin.post("/organisation", data=the_form(admin, phone="03-9999-0000"))
+    assert response.status_code == 302
+    support = signed_in_client(app, world.emails["support"])
+    page = support.get(f"/staff/organisations/{world.org_a}").get_data(as_text=True)
+    history = page[page.index('data-testid="history"') :]
+    assert "03-9999-0000" in history and "admin" in history
+    (notice,) = rows(app, OutboxEmail, kind="information_changed")
+    notices = page[page.index('data-testid="notices"') :]
+    assert f'data-testid="notice-{notice.id}"' in notices and notice.subject in notices
+    assert f"/notices/{notice.id}" not in page
+    other = support.get(f"/staff/organisations/{world.org_b}").get_data(as_text=True)
+    assert "03-9999-0000" not in other and f'data-testid="notice-{notice.id}"' not in other

@@ -29,12 +29,15 @@ from portal.permissions import (
 from portal.presentation import yen
 from portal.services import audit, entries, mail
 from portal.services import contracts as contract_service
+from portal.services import information as information_service
 from portal.services import organisations as organisation_service
 from portal.services import usage as usage_service
 from portal.services.errors import NotAllowed, PortalError
 from portal.web import back_office_actor, client_ip, current_actor, current_session
 
 bp = Blueprint("staff", __name__, url_prefix="/staff")
+
+STAFF_PAGE_LATEST = 10  # notices and information changes shown on an organisation's page
 
 
 @bp.get("/organisations")
@@ -126,6 +129,8 @@ def _organisation_page(org, form: ViewAsForm, status: int = 200):
         users=users,
         rows=contract_service.with_calendars(contracts, today),
         entries=contract_service.access_records(org),
+        notices=mail.notices_of(org.id, limit=STAFF_PAGE_LATEST),
+        history=information_service.history(org, limit=STAFF_PAGE_LATEST),
         form=form,
         may_view_as=can_view_as_customer(current_actor()),
     ), status
