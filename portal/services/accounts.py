@@ -284,6 +284,15 @@ def invite(
     return user
 
 
+def invite_first_administrator(user: User, *, invited_by: User) -> AccountToken:
+    """Onboarding (R-63): the new organisation's first administrator chooses their own
+    password from an e-mailed invitation; nobody at the provider ever knows it."""
+    user.password_hash = _unusable_password_hash()
+    token, plain = _issue(user, TokenPurpose.INVITATION, INVITATION_LIFETIME, invited_by)
+    _invitation_email(user, plain, token, invited_by)
+    return token
+
+
 def resend_invitation(actor: Actor, user: User, *, ip: str) -> None:
     """A new link for an invitee who has not set a password yet; earlier links stop working."""
     if not can_manage_users(actor):

@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-import secrets
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, datetime
 
 import sqlalchemy as sa
 from flask_babel import gettext as _
@@ -27,8 +26,9 @@ from portal.models import (
 )
 from portal.permissions import Actor, can_onboard
 from portal.services import audit, terms
+from portal.services.accounts import invite_first_administrator
 from portal.services.apply import charge_initial_fee
-from portal.services.auth import hash_password, normalise_email
+from portal.services.auth import normalise_email
 from portal.services.errors import NotAllowed, PortalError
 
 
@@ -113,7 +113,7 @@ class Onboarded:
     organisation: Organisation
     administrator: User
     contract: Contract
-    initial_password: str
+    invitation_expires_at: datetime
 
 
 def onboard(actor: Actor, application: Application, *, ip: str = "") -> Onboarded:
@@ -154,16 +154,14 @@ def onboard(actor: Actor, application: Application, *, ip: str = "") -> Onboarde
     db.session.add(organisation)
     if partner is not None:
         db.session.add(PartnerAssignment(partner_id=partner.id, organisation=organisation))
-    initial_password = secrets.token_urlsafe(12)
     administrator = User(
         email=admin_email,
         name=application.admin_name.strip(),
-        password_hash=hash_password(initial_password),
+        password_hash="",  # set by the invitation below: no usable password until accepted
         locale=application.locale,
         kind=UserKind.CUSTOMER,
         organisation=organisation,
         customer_role=CustomerRole.ADMINISTRATOR,
-        must_change_password=True,
     )
     db.session.add(administrator)
     contract = open_contract(
@@ -194,7 +192,8 @@ def onboard(actor: Actor, application: Application, *, ip: str = "") -> Onboarde
         contract_id=contract.id,
         administrator=admin_email,
     )
-    return Onboarded(organisation, administrator, contract, initial_password)
+    invitation = invite_first_administrator(administrator, invited_by=actor.user)
+    return Onboarded(organisation, administrator, contract, invitation.expires_at)
 
 
 def channel_of(partner: PartnerCompany | None) -> SalesChannel:

@@ -10,12 +10,13 @@ import sqlalchemy as sa
 
 from portal.clock import clock
 from portal.extensions import db
-from portal.models import AuditEvent, User, UserSession
+from portal.models import AuditEvent, OutboxEmail, User, UserSession
 from tests.factories import (
     PASSWORD,
     application_form,
     build_world,
     login,
+    rows,
     sign_in,
 )
 
@@ -278,7 +279,9 @@ def test_password_change_ends_the_other_sessions_and_keeps_this_one(app, client)
         ).details == {"other_sessions_ended": 1}
 
 
-def test_onboarded_administrator_must_choose_a_password_first(app):
+def test_onboarded_administrator_chooses_a_password_from_the_invitation_first(app):
+    """R-63: the first administrator's password is never known to the provider: they choose
+    it from the e-mailed invitation, then sign in with it."""
     world = build_world(app)
     staff = app.test_client()
     sign_in(app, staff, world.emails["support"])
@@ -286,20 +289,20 @@ def test_onboarded_administrator_must_choose_a_password_first(app):
         "/staff/organisations/new", data=application_form(world.ids["plan_small"])
     )
     assert onboarded.status_code == 201
-    initial = re.search(
-        r'data-testid="initial-password">([^<]+)<', onboarded.get_data(as_text=True)
-    ).group(1)
+    assert "initial-password" not in onboarded.get_data(as_text=True)
+    (invitation,) = [e for e in rows(app, OutboxEmail) if e.kind == "invitation"]
+    link = re.search(r"(/invitation/[^\s]+)", invitation.body).group(1)
+
     client = app.test_client()
-    login(client, "admin@gamma.example", initial)
-
-    for path in ("/", "/contracts", f"/contracts/{world.contract_a}", "/access-records"):
-        response = client.get(path)
-        assert response.status_code == 302, path
-        assert response.headers["Location"] == "/account/password", path
-    assert client.get("/account/password").status_code == 200
-
-    assert _change_password(client, initial, NEW_PASSWORD).status_code == 302
-    assert client.get("/contracts").status_code == 200
+    response = client.post(
+        "/login", data={"email": "admin@gamma.example", "password": "any password at all"}
+    )
+    assert response.status_code == 422  # nothing signs in before the invitation is accepted
+    accepted = client.post(link, data={"new_password": NEW_PASSWORD, "confirm": NEW_PASSWORD})
+    assert accepted.status_code == 302 and accepted.headers["Location"] == "/login"
+    login(client, "admin@gamma.example", NEW_PASSWORD)
+    for path in ("/contracts", "/access-records"):
+        assert client.get(path).status_code == 200, path
     assert not _user(app, "admin@gamma.example").must_change_password
 
 

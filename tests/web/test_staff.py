@@ -15,6 +15,7 @@ from portal.models import (
     Contract,
     CustomerRole,
     Organisation,
+    OutboxEmail,
     PartnerAssignment,
     SalesChannel,
     User,
@@ -22,8 +23,8 @@ from portal.models import (
 from tests.factories import (
     application_form,
     build_world,
-    login,
     row_counts,
+    rows,
     sign_in,
     signed_in_client,
 )
@@ -140,8 +141,7 @@ def test_onboarding_creates_organisation_administrator_and_first_contract(app, w
     assert organisation.legal_name_kana == "ガンマ"
     assert organisation.sales_channel == SalesChannel.DIRECT
     assert admin.customer_role == CustomerRole.ADMINISTRATOR
-    assert admin.must_change_password
-    assert admin.password_hash.startswith("$argon2")
+    assert not admin.password_hash.startswith("$argon2")  # no password until the invitation
     # R-10: the contract keeps the plan's price; R-02/R-03: the agreed anchor day.
     assert contract.monthly_fee == 100_000
     assert contract.minimum_months == 12
@@ -152,11 +152,11 @@ def test_onboarding_creates_organisation_administrator_and_first_contract(app, w
     assert contract.partner_id is None and contract.agency_periods_granted is None
     with app.app_context():
         assert [e.kind for e in db.session.get(Contract, contract.id).events] == ["created"]
-    # The initial password is shown once, and it works.
-    initial = re.search(r'data-testid="initial-password">([^<]+)<', page).group(1)
-    client = app.test_client()
-    login(client, "admin@gamma.example", initial)
-    assert client.get("/contracts").headers["Location"] == "/account/password"
+    # R-63: no password is shown to staff; the administrator is invited by e-mail.
+    assert 'data-testid="invitation-sent"' in page and "admin@gamma.example" in page
+    (invitation,) = rows(app, OutboxEmail, kind="invitation")
+    assert invitation.to_address == "admin@gamma.example" and invitation.sensitive
+    assert "/invitation/" in invitation.body
 
 
 def test_onboarding_through_an_agency_gives_an_agency_contract(app, world, staff):
