@@ -92,6 +92,11 @@ def is_staff(actor: Actor) -> bool:
     return actor.user.kind == UserKind.STAFF and not actor.is_staff_view
 
 
+def _staff_in(actor: Actor, *roles: StaffRole) -> bool:
+    """Staff in the back office with one of these roles."""
+    return is_staff(actor) and actor.user.staff_role in roles
+
+
 def is_agent(actor: Actor) -> bool:
     return actor.user.kind == UserKind.AGENT
 
@@ -169,7 +174,7 @@ def can_search_invoices(actor: Actor) -> bool:
 
 def can_manage_billing(actor: Actor) -> bool:
     """Billing staff (and staff administrators) record payments and send reminders (R-33, R-43)."""
-    return is_staff(actor) and actor.user.staff_role in (StaffRole.BILLING, StaffRole.ADMINISTRATOR)
+    return _staff_in(actor, StaffRole.BILLING, StaffRole.ADMINISTRATOR)
 
 
 def can_issue_credit_notes(actor: Actor) -> bool:
@@ -177,7 +182,7 @@ def can_issue_credit_notes(actor: Actor) -> bool:
 
 
 def can_onboard(actor: Actor) -> bool:
-    return is_staff(actor) and actor.user.staff_role in (StaffRole.SUPPORT, StaffRole.ADMINISTRATOR)
+    return _staff_in(actor, StaffRole.SUPPORT, StaffRole.ADMINISTRATOR)
 
 
 def can_view_as_customer(actor: Actor) -> bool:
@@ -191,7 +196,7 @@ def can_see_mail_queue(actor: Actor) -> bool:
 
 
 def can_retry_mail(actor: Actor) -> bool:
-    return is_staff(actor) and actor.user.staff_role in (StaffRole.SUPPORT, StaffRole.ADMINISTRATOR)
+    return _staff_in(actor, StaffRole.SUPPORT, StaffRole.ADMINISTRATOR)
 
 
 def can_see_information(actor: Actor) -> bool:
@@ -218,7 +223,7 @@ def can_see_notices(actor: Actor) -> bool:
 
 def can_publish_terms(actor: Actor) -> bool:
     """R-60: new terms change every customer's contract: staff administrators only."""
-    return is_staff(actor) and actor.user.staff_role == StaffRole.ADMINISTRATOR
+    return _staff_in(actor, StaffRole.ADMINISTRATOR)
 
 
 def can_read_terms(actor: Actor) -> bool:
@@ -267,7 +272,7 @@ def can_see_misuse_reports(actor: Actor) -> bool:
 
 
 def can_handle_misuse_reports(actor: Actor) -> bool:
-    return is_staff(actor) and actor.user.staff_role in (StaffRole.SUPPORT, StaffRole.ADMINISTRATOR)
+    return _staff_in(actor, StaffRole.SUPPORT, StaffRole.ADMINISTRATOR)
 
 
 # --- scoped loaders ---------------------------------------------------------------------

@@ -28,8 +28,12 @@ from portal.models import (
     User,
     UserKind,
 )
-from portal.permissions import Actor, can_handle_misuse_reports, can_manage_users
-from portal.permissions import can_report_misuse as may_report_misuse
+from portal.permissions import (
+    Actor,
+    can_handle_misuse_reports,
+    can_manage_users,
+    can_report_misuse,
+)
 from portal.services import audit, mail
 from portal.services.auth import (
     check_password_strength,
@@ -353,7 +357,7 @@ def remove_user(actor: Actor, user: User, *, ip: str) -> int:
 def report_misuse(actor: Actor, details: str, *, ip: str, user_agent: str) -> MisuseReport:
     """R-63: every session of the account ends at once, the provider's staff are alerted at
     once, and the user gets a confirmation."""
-    if not may_report_misuse(actor):
+    if not can_report_misuse(actor):
         raise NotAllowed(_("Misuse is reported by the account's own user."))
     details = details.strip()
     if len(details) > MAX_MISUSE_DETAILS:

@@ -133,7 +133,6 @@ def notify_many(
     `organisations` pairs each organisation with its addresses. Returns the e-mails written."""
     merge = _MergeName()
     rendered: dict[str, tuple[str, str]] = {}
-    domain = current_app.config["MAIL_FROM"].rpartition("@")[2] or "portal.invalid"
     now = clock.now()
     rows = []
     for organisation, addresses in organisations:
@@ -155,7 +154,7 @@ def notify_many(
                     "locale": locale,
                     "subject": subject[:300],
                     "body": body,
-                    "message_id": f"<{secrets.token_hex(16)}@{domain}>",
+                    "message_id": _message_id(),
                     "created_at": now,
                     "next_attempt_at": now,
                     "attempts": 0,
@@ -165,6 +164,12 @@ def notify_many(
     if rows:
         db.session.execute(sa.insert(OutboxEmail), rows)
     return len(rows)
+
+
+def _message_id() -> str:
+    """A new Message-ID on the sender's domain, fixed when the e-mail is written."""
+    domain = current_app.config["MAIL_FROM"].rpartition("@")[2] or "portal.invalid"
+    return f"<{secrets.token_hex(16)}@{domain}>"
 
 
 def _write(
@@ -177,7 +182,6 @@ def _write(
     **columns: Any,
 ) -> list[OutboxEmail]:
     subject, body = rendered
-    domain = current_app.config["MAIL_FROM"].rpartition("@")[2] or "portal.invalid"
     emails = [
         OutboxEmail(
             kind=kind,
@@ -185,7 +189,7 @@ def _write(
             locale=locale,
             subject=subject[:300],
             body=body,
-            message_id=f"<{secrets.token_hex(16)}@{domain}>",
+            message_id=_message_id(),
             dedupe_key=dedupe_keys[n] if dedupe_keys else None,
             **columns,
         )

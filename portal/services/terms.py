@@ -365,19 +365,21 @@ def notify_published(version: TermsVersion) -> int:
 
 
 def _insert_consent(
-    organisation_id: int,
-    version_id: int,
+    version: TermsVersion,
     kind: ConsentKind,
     *,
-    user_id: int | None,
+    organisation_id: int,
+    user: User,
+    actor: Actor | None = None,
     ip: str = "",
 ) -> TermsConsent | None:
-    """Insert the organisation's consent unless there is one already (then None)."""
+    """Insert the organisation's consent, with its audit event, unless there is one already
+    (then None: the unique constraint decides when requests race)."""
     consent = TermsConsent(
         organisation_id=organisation_id,
-        terms_version_id=version_id,
+        terms_version_id=version.id,
         kind=kind,
-        user_id=user_id,
+        user_id=user.id,
         consented_at=clock.now(),
         ip=ip[:64],
     )
@@ -388,6 +390,16 @@ def _insert_consent(
             db.session.flush()
     except IntegrityError:
         return None
+    audit.record(
+        "terms_consented",
+        actor=actor,
+        user=user,
+        subject=version,
+        ip=ip,
+        kind=kind.value,
+        version=version.version,
+        service_id=version.service_id,
+    )
     return consent
 
 
@@ -405,21 +417,17 @@ def consent(actor: Actor, version: TermsVersion, *, ip: str = "") -> tuple[Terms
     if status_of(version, clock.today()) == "superseded":
         raise Conflict(_("A later version of these terms is in force; read that one instead."))
     made = _insert_consent(
-        organisation_id, version.id, ConsentKind.EXPLICIT, user_id=actor.user.id, ip=ip
+        version,
+        ConsentKind.EXPLICIT,
+        organisation_id=organisation_id,
+        user=actor.user,
+        actor=actor,
+        ip=ip,
     )
     if made is None:  # consented at the same moment in another request
         found = consent_of(organisation_id, version.id)
         assert found is not None
         return found, False
-    audit.record(
-        "terms_consented",
-        actor=actor,
-        subject=version,
-        ip=ip,
-        kind=ConsentKind.EXPLICIT.value,
-        version=version.version,
-        service_id=version.service_id,
-    )
     return made, True
 
 
@@ -435,20 +443,10 @@ def record_deemed_consent(
         if version.effective_on > today:
             continue
         consent_ = _insert_consent(
-            user.organisation_id, version.id, ConsentKind.DEEMED, user_id=user.id, ip=ip
+            version, ConsentKind.DEEMED, organisation_id=user.organisation_id, user=user, ip=ip
         )
-        if consent_ is None:
-            continue
-        audit.record(
-            "terms_consented",
-            user=user,
-            subject=version,
-            ip=ip,
-            kind=ConsentKind.DEEMED.value,
-            version=version.version,
-            service_id=version.service_id,
-        )
-        made.append(consent_)
+        if consent_ is not None:
+            made.append(consent_)
     return made
 
 

@@ -13,6 +13,7 @@ from portal.blueprints.account.forms import (
     PasswordForm,
     RevokeTokenForm,
 )
+from portal.blueprints.validators import show_error
 from portal.extensions import db
 from portal.permissions import (
     can_change_own_credentials,
@@ -54,7 +55,7 @@ def password():
     except NotAllowed as exc:
         abort(403, str(exc))
     except PortalError as exc:
-        getattr(form, exc.field or "new_password").errors.append(str(exc))
+        show_error(form, exc, "new_password")
         return _page(form), 422
     db.session.commit()
     flash(_("Your password was changed. Your other sessions were ended."), "success")
@@ -91,7 +92,7 @@ def tokens():
     except NotAllowed as exc:
         abort(403, str(exc))
     except PortalError as exc:
-        form.name.errors.append(str(exc))
+        show_error(form, exc, "name")
         return _tokens_page(actor, form, status=422)
     db.session.commit()
     return _tokens_page(actor, ApiTokenForm(formdata=None), created=plain, status=201)
@@ -134,7 +135,7 @@ def misuse():
     except NotAllowed as exc:
         abort(403, str(exc))
     except PortalError as exc:
-        form.details.errors.append(str(exc))
+        show_error(form, exc, "details")
         return render_template("account/misuse.html", form=form), 422
     db.session.commit()
     end_browser_session()

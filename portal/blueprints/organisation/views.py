@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from functools import partial
+from typing import TypeVar
+
 from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 from flask_login import login_required
@@ -23,6 +27,7 @@ from portal.web import client_ip, current_actor
 bp = Blueprint("organisation", __name__)
 
 PER_PAGE = 50
+T = TypeVar("T")
 
 
 def _portal_actor() -> Actor:
@@ -32,8 +37,12 @@ def _portal_actor() -> Actor:
     return actor
 
 
-def _page_number() -> int:
-    return max(request.args.get("page", 1, type=int) or 1, 1)
+def _one_page(fetch: Callable[..., list[T]]) -> dict[str, object]:
+    """Page `?page=` of a newest-first list: its items, the page number and whether an older
+    page follows (one row more is fetched to know)."""
+    page = max(request.args.get("page", 1, type=int) or 1, 1)
+    found = fetch(limit=PER_PAGE + 1, offset=(page - 1) * PER_PAGE)
+    return {"items": found[:PER_PAGE], "page": page, "has_next": len(found) > PER_PAGE}
 
 
 def _information_page(actor: Actor, form: InformationForm | None, status: int = 200):
@@ -119,38 +128,23 @@ def information():
 def history():
     """R-62: who changed what, when, from what to what."""
     actor = _portal_actor()
-    page = _page_number()
-    found = information_service.history(
-        actor.organisation, limit=PER_PAGE + 1, offset=(page - 1) * PER_PAGE
-    )
-    return render_template(
-        "organisation/history.html",
-        rows=found[:PER_PAGE],
-        page=page,
-        has_next=len(found) > PER_PAGE,
-    )
+    paged = _one_page(partial(information_service.history, actor.organisation))
+    return render_template("organisation/history.html", rows=paged.pop("items"), **paged)
 
 
-def _notices_actor() -> Actor:
-    actor = _portal_actor()
+def _require_notices(actor: Actor) -> None:
     if not can_see_notices(actor):
         abort(403, _("Notices are shown to the customer's administrators and sales agents."))
-    return actor
 
 
 @bp.get("/notices")
 @login_required
 def notices():
     """R-61: every notice sent to the organisation, with the time it was sent."""
-    actor = _notices_actor()
-    page = _page_number()
-    found = mail.notices_of(actor.organisation_id, limit=PER_PAGE + 1, offset=(page - 1) * PER_PAGE)
-    return render_template(
-        "organisation/notices.html",
-        notices=found[:PER_PAGE],
-        page=page,
-        has_next=len(found) > PER_PAGE,
-    )
+    actor = _portal_actor()
+    _require_notices(actor)
+    paged = _one_page(partial(mail.notices_of, actor.organisation_id))
+    return render_template("organisation/notices.html", notices=paged.pop("items"), **paged)
 
 
 @bp.get("/notices/<int:email_id>")
@@ -158,6 +152,5 @@ def notices():
 def notice(email_id: int):
     actor = _portal_actor()
     found = get_notice_or_404(email_id, actor)  # another's (or not a notice): 404 first
-    if not can_see_notices(actor):
-        abort(403, _("Notices are shown to the customer's administrators and sales agents."))
+    _require_notices(actor)
     return render_template("organisation/notice.html", notice=found)

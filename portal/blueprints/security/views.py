@@ -9,6 +9,7 @@ from flask_babel import gettext as _
 from flask_login import login_required
 
 from portal.blueprints.security.forms import HandledForm
+from portal.blueprints.validators import show_error
 from portal.extensions import db
 from portal.models import MisuseReport, User
 from portal.permissions import (
@@ -75,7 +76,7 @@ def mark_handled(report_id: int):
         return _page(error=str(exc), status=409)
     except PortalError as exc:
         db.session.rollback()
-        form.note.errors.append(str(exc))
+        show_error(form, exc, "note")
         return _page(form=form, form_for=report.id, status=422)
     db.session.commit()
     flash(_("The report was marked as handled."), "success")

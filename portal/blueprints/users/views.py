@@ -36,11 +36,14 @@ def _portal_actor() -> Actor:
     return actor
 
 
-def _managing_actor() -> Actor:
-    actor = _portal_actor()
+def _require_managing(actor: Actor) -> Actor:
     if not can_manage_users(actor):
         abort(403, _("Only the organisation's administrators manage its users."))
     return actor
+
+
+def _managing_actor() -> Actor:
+    return _require_managing(_portal_actor())
 
 
 @bp.get("")
@@ -104,8 +107,7 @@ def _user_to_change(user_id: int) -> tuple[Actor, User]:
     """Load (another organisation's user: 404), then authorize (403)."""
     actor = _portal_actor()
     user = get_organisation_user_or_404(user_id, actor)
-    if not can_manage_users(actor):
-        abort(403, _("Only the organisation's administrators manage its users."))
+    _require_managing(actor)
     if not UserActionForm().validate_on_submit():
         abort(400)
     return actor, user
