@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Any
 
 from flask import Flask
+from werkzeug.routing import IntegerConverter
 
 from portal.config import Config, check_production
 
@@ -55,7 +56,17 @@ def register_clock(app: Flask) -> None:
         clock.set(datetime.fromisoformat(app.config["CLOCK_NOW"]))
 
 
+class DatabaseIdConverter(IntegerConverter):
+    """`<int:...>` ids the database can hold: a larger number is no route (404), never an
+    out-of-range query (PostgreSQL's integer is 32-bit)."""
+
+    def __init__(self, map, *args, **kwargs):  # noqa: A002 - werkzeug's name
+        kwargs.setdefault("max", 2**31 - 1)
+        super().__init__(map, *args, **kwargs)
+
+
 def register_blueprints(app: Flask) -> None:
+    app.url_map.converters["int"] = DatabaseIdConverter
     from portal.blueprints.account.views import bp as account_bp
     from portal.blueprints.api.views import bp as api_bp
     from portal.blueprints.auth.views import bp as auth_bp
@@ -67,6 +78,8 @@ def register_blueprints(app: Flask) -> None:
     from portal.blueprints.organisation.views import bp as organisation_bp
     from portal.blueprints.partners.views import bp as partners_bp
     from portal.blueprints.security.views import bp as security_bp
+    from portal.blueprints.sla.staff import bp as staff_sla_bp
+    from portal.blueprints.sla.views import bp as sla_bp
     from portal.blueprints.staff.views import bp as staff_bp
     from portal.blueprints.terms.views import bp as terms_bp
     from portal.blueprints.terms.views import staff_bp as staff_terms_bp
@@ -87,6 +100,8 @@ def register_blueprints(app: Flask) -> None:
         staff_terms_bp,
         users_bp,
         security_bp,
+        sla_bp,
+        staff_sla_bp,
         api_bp,
     ):
         app.register_blueprint(bp)

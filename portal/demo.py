@@ -15,12 +15,17 @@ import sqlalchemy as sa
 
 from portal.clock import TOKYO
 from portal.domain import calendar
+from portal.domain.sla import IncidentKind
 from portal.extensions import db
 from portal.models import (
     ConsentKind,
     Contract,
     ContractEvent,
     CustomerRole,
+    Incident,
+    IncidentUpdate,
+    IncidentVersion,
+    Maintenance,
     Organisation,
     PartnerAssignment,
     PartnerCompany,
@@ -33,10 +38,12 @@ from portal.models import (
     StaffRole,
     TermsConsent,
     TermsVersion,
+    UpdateStatus,
     UsageReading,
     UsageSource,
     User,
     UserKind,
+    VersionChange,
 )
 from portal.services.auth import hash_password
 from portal.services.organisations import open_contract
@@ -252,6 +259,8 @@ def load(today: date) -> bool:
             )
         )
 
+    _load_sla(today, image_works, staff_administrator)
+
     # R-15: usage as the service reported it just after midnight: one nearly full, one over its
     # capacity (the portal suggests the plan that fits), one that a cheaper plan would hold.
     measured_at = datetime.combine(today, time(0, 30), tzinfo=TOKYO)
@@ -270,6 +279,96 @@ def load(today: date) -> bool:
             )
         )
     return True
+
+
+def _load_sla(today: date, image_works: Service, publisher: User) -> None:
+    """R-50..R-52: a past outage still claimable, shaped like W-4 (30 hours, recovery announced
+    90 minutes late), with its public timeline; and extra maintenance announced for next week,
+    beside the regular windows of the rule."""
+    # A Wednesday two to three weeks back: its 30 hours stay clear of the Monday windows.
+    start_day = today - timedelta(days=14)
+    while start_day.weekday() != 2:
+        start_day -= timedelta(days=1)
+    started = datetime.combine(start_day, time(9, 0), TOKYO)
+    ended = started + timedelta(hours=30)
+    incident = Incident(created_by_id=publisher.id, created_at=started + timedelta(minutes=15))
+    db.session.add(incident)
+    db.session.flush()
+    facts = {
+        "incident_id": incident.id,
+        "kind": IncidentKind.OUTAGE,
+        "title_ja": "ストレージ障害によるサービス停止（デモ）",
+        "title_en": "Service outage after a storage failure (demo)",
+        "service_ids": [image_works.id],
+        "plan_ids": [],
+        "organisation_ids": [],
+        "started_at": started,
+        "occurrence_announced_at": started + timedelta(minutes=20),
+        "created_by_id": publisher.id,
+    }
+    db.session.add_all(
+        [
+            IncidentVersion(
+                **facts,
+                version=1,
+                ended_at=None,
+                recovery_announced_at=None,
+                change=VersionChange.RECORDED,
+                created_at=started + timedelta(minutes=15),
+            ),
+            IncidentVersion(
+                **facts,
+                version=2,
+                ended_at=ended,
+                recovery_announced_at=ended + timedelta(minutes=90),
+                change=VersionChange.RESOLVED,
+                created_at=ended + timedelta(minutes=90),
+            ),
+        ]
+    )
+    incident.current_version = 2
+    for offset, status, message_ja, message_en in (
+        (
+            timedelta(minutes=20),
+            UpdateStatus.INVESTIGATING,
+            "IMAGE WORKS にアクセスできない状態が発生しています。原因を調査しています。",
+            "IMAGE WORKS cannot be reached. We are investigating the cause.",
+        ),
+        (
+            timedelta(hours=4),
+            UpdateStatus.IDENTIFIED,
+            "ストレージ装置の故障が原因と判明しました。交換作業を行っています。",
+            "A failed storage unit is the cause. We are replacing it.",
+        ),
+        (
+            timedelta(hours=31, minutes=30),
+            UpdateStatus.RESOLVED,
+            "ストレージ装置を交換し、サービスは復旧しました。ご迷惑をおかけしました。",
+            "The storage unit was replaced and the service is back. We apologise.",
+        ),
+    ):
+        db.session.add(
+            IncidentUpdate(
+                incident_id=incident.id,
+                status=status,
+                message_ja=message_ja,
+                message_en=message_en,
+                posted_at=started + offset,
+                posted_by_id=publisher.id,
+            )
+        )
+    maintenance_day = today + timedelta(days=9)
+    db.session.add(
+        Maintenance(
+            service_ids=[image_works.id],
+            title_ja="ストレージ増設のための臨時メンテナンス（デモ）",
+            title_en="Extra maintenance to add storage (demo)",
+            announced_at=datetime.combine(today - timedelta(days=1), time(10), TOKYO),
+            planned_start=datetime.combine(maintenance_day, time(1, 0), TOKYO),
+            planned_end=datetime.combine(maintenance_day, time(5, 0), TOKYO),
+            created_by_id=publisher.id,
+        )
+    )
 
 
 def issue_past_invoices(today: date) -> int:

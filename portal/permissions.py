@@ -19,12 +19,15 @@ from portal.models import (
     ContractStatus,
     CustomerRole,
     EntryKind,
+    Incident,
     Invoice,
+    Maintenance,
     MisuseReport,
     Organisation,
     OutboxEmail,
     PartnerAssignment,
     PartnerKind,
+    SlaClaim,
     StaffRole,
     TermsVersion,
     User,
@@ -275,6 +278,53 @@ def can_handle_misuse_reports(actor: Actor) -> bool:
     return _staff_in(actor, StaffRole.SUPPORT, StaffRole.ADMINISTRATOR)
 
 
+def can_manage_incidents(actor: Actor) -> bool:
+    """R-50: support staff and staff administrators record incidents and maintenance."""
+    return _staff_in(actor, StaffRole.SUPPORT, StaffRole.ADMINISTRATOR)
+
+
+def can_see_system_information(actor: Actor) -> bool:
+    """R-52: everyone inside the customer's portal sees the incidents that touched its
+    contracts and the maintenance ahead; incidents carry no amounts."""
+    return can_use_customer_portal(actor)
+
+
+def can_see_claims(actor: Actor) -> bool:
+    """R-52/R-71: claims are compensation in yen: everyone inside the portal but agencies."""
+    return can_use_customer_portal(actor) and can_see_fees(actor)
+
+
+def can_file_claims(actor: Actor) -> bool:
+    """R-52 reading: customer administrators and sales agents claim; not members, not
+    agencies (amounts, R-71), not staff viewing as the customer (R-72)."""
+    if actor.is_staff_view:
+        return False
+    if is_agent(actor):
+        return actor.partner_kind == PartnerKind.SALES_AGENT
+    return is_customer_admin(actor)
+
+
+def can_record_paper_claims(actor: Actor) -> bool:
+    """R-52 reading: staff record a claim received by letter or telephone."""
+    return _staff_in(actor, StaffRole.SUPPORT, StaffRole.ADMINISTRATOR)
+
+
+def can_review_claims(actor: Actor) -> bool:
+    """R-52/R-53: billing staff and staff administrators approve or reject claims."""
+    return _staff_in(actor, StaffRole.BILLING, StaffRole.ADMINISTRATOR)
+
+
+def can_see_feed_addresses(actor: Actor) -> bool:
+    """The secret addresses of the incident and maintenance feeds are the customer's own
+    users'; agents and staff viewing as the customer do not take them away."""
+    return actor.user.kind == UserKind.CUSTOMER and actor.entry is None
+
+
+def can_rotate_feeds(actor: Actor) -> bool:
+    """A new feed address ends every subscription: the customer's administrators decide."""
+    return is_customer_admin(actor) and actor.entry is None
+
+
 # --- scoped loaders ---------------------------------------------------------------------
 
 
@@ -418,3 +468,46 @@ def get_misuse_report_for_staff_or_404(report_id: int, actor: Actor) -> MisuseRe
     if report is None:
         abort(404)
     return report
+
+
+def get_claim_or_404(contract: Contract, claim_id: int) -> SlaClaim:
+    """A claim of a contract already loaded for the actor; another contract's id is 404."""
+    claim = db.session.scalar(
+        sa.select(SlaClaim).where(SlaClaim.id == claim_id, SlaClaim.contract_id == contract.id)
+    )
+    if claim is None:
+        abort(404)
+    return claim
+
+
+def get_incident_or_404(incident_id: int) -> Incident:
+    """Any incident; whether the actor's organisation may see it is the caller's to ask
+    (it must have touched the organisation's contracts), answering 404 otherwise."""
+    incident = db.session.get(Incident, incident_id)
+    if incident is None:
+        abort(404)
+    return incident
+
+
+def get_incident_for_staff_or_404(incident_id: int, actor: Actor) -> Incident:
+    if not is_staff(actor):
+        abort(404)
+    return get_incident_or_404(incident_id)
+
+
+def get_maintenance_for_staff_or_404(maintenance_id: int, actor: Actor) -> Maintenance:
+    if not is_staff(actor):
+        abort(404)
+    found = db.session.get(Maintenance, maintenance_id)
+    if found is None:
+        abort(404)
+    return found
+
+
+def get_claim_for_staff_or_404(claim_id: int, actor: Actor) -> SlaClaim:
+    if not is_staff(actor):
+        abort(404)
+    claim = db.session.get(SlaClaim, claim_id)
+    if claim is None:
+        abort(404)
+    return claim

@@ -7,16 +7,18 @@ from typing import Any
 
 from flask import Flask, g
 from flask_babel import format_date, format_datetime, get_locale
+from flask_babel import gettext as _
 
 from portal import permissions
-from portal.clock import clock
+from portal.clock import TOKYO, clock
+from portal.domain.sla import IncidentKind
 
 
 def yen(amount: int | None) -> str:
-    """R-13: whole yen, never a fraction."""
+    """R-13: whole yen, never a fraction; a credit is written −¥1,000."""
     if amount is None:
         return ""
-    return f"¥{amount:,}"
+    return f"−¥{-amount:,}" if amount < 0 else f"¥{amount:,}"
 
 
 def long_date(day: date | None) -> str:
@@ -28,10 +30,30 @@ def tokyo_datetime(instant: datetime | None) -> str:
     return "" if instant is None else format_datetime(instant, format="medium")
 
 
+def tokyo_minute(instant: datetime | None) -> str:
+    """An instant to the minute in Tokyo time (R-01), as incidents are recorded (R-50)."""
+    if instant is None:
+        return ""
+    local = instant.astimezone(TOKYO)
+    return f"{format_date(local.date(), format='long')} {local:%H:%M}"
+
+
+def incident_kind_name(kind: str) -> str:
+    """What customers call each kind of incident (R-50 reading)."""
+    names = {
+        IncidentKind.OUTAGE: _("Outage"),
+        IncidentKind.DATA_LOST: _("Registered data lost"),
+        IncidentKind.SECURITY_FAILURE: _("Security failure"),
+    }
+    return names[IncidentKind(kind)]
+
+
 def register(app: Flask) -> None:
     app.jinja_env.filters["yen"] = yen
     app.jinja_env.filters["long_date"] = long_date
     app.jinja_env.filters["tokyo"] = tokyo_datetime
+    app.jinja_env.filters["minute"] = tokyo_minute
+    app.jinja_env.filters["incident_kind"] = incident_kind_name
     app.jinja_env.trim_blocks = True
     app.jinja_env.lstrip_blocks = True
 

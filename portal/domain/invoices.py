@@ -13,7 +13,7 @@ from datetime import date
 from typing import Any
 
 from portal.domain import calendar
-from portal.domain.money import TaxSummary, tax_by_rate
+from portal.domain.money import TaxSummary, tax_by_rate, tax_on
 
 INVOICE_ANCHOR_DAY = calendar.DEFAULT_ANCHOR_DAY  # invoices are issued on the 21st (R-02, R-41)
 
@@ -28,6 +28,7 @@ CHARGE_NAMES = {
     "change_fee": ("変更手数料", "Change fee"),
     "shortfall": ("最低利用期間の残存分", "Minimum-term shortfall"),
     "credit": ("返還", "Credit"),
+    "sla_credit": ("SLA補償の返還", "SLA compensation (credit)"),  # R-53
 }
 
 
@@ -51,20 +52,44 @@ class Totals:
     tax: tuple[TaxSummary, ...]
     tax_total: int
     total: int
+    returns: dict[int, int] = dataclass_field(default_factory=dict)  # per rate, R-53
 
     def tax_summary(self) -> list[dict[str, int]]:
-        return [
-            {"rate_percent": t.rate_percent, "taxable": t.taxable, "tax": t.tax} for t in self.tax
-        ]
+        """R-40 per rate: the total and its tax. With returns (R-53) also what was charged and
+        what was returned at that rate, and the tax effect of the returns: the tax is still
+        computed once, on the total after returns, so charges' tax less the returns' tax
+        effect is exactly the tax of the invoice."""
+        rows = []
+        for t in self.tax:
+            row = {"rate_percent": t.rate_percent, "taxable": t.taxable, "tax": t.tax}
+            returned = self.returns.get(t.rate_percent, 0)
+            if returned:
+                charged = t.taxable + returned
+                charged_tax = tax_on(charged, t.rate_percent)
+                row.update(
+                    charges=charged,
+                    charges_tax=charged_tax,
+                    returns=returned,
+                    returns_tax=charged_tax - t.tax,
+                )
+            rows.append(row)
+        return rows
 
 
 def totals(lines: Iterable[Line]) -> Totals:
-    """R-13/R-40: the sum of the lines, and tax computed once per rate and rounded down."""
+    """R-13/R-40: the sum of the lines, and tax computed once per rate and rounded down.
+    Credit lines (negative, R-53) are netted against the charges at their rate first."""
     lines = list(lines)
     tax = tax_by_rate((line.amount, line.tax_rate_percent) for line in lines)
     subtotal = sum(line.amount for line in lines)
     tax_total = sum(t.tax for t in tax)
-    return Totals(subtotal=subtotal, tax=tax, tax_total=tax_total, total=subtotal + tax_total)
+    returns: dict[int, int] = {}
+    for line in lines:
+        if line.amount < 0:
+            returns[line.tax_rate_percent] = returns.get(line.tax_rate_percent, 0) - line.amount
+    return Totals(
+        subtotal=subtotal, tax=tax, tax_total=tax_total, total=subtotal + tax_total, returns=returns
+    )
 
 
 def owes_monthly_fee(

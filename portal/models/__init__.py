@@ -35,10 +35,36 @@ from portal.models.requests import (
     UsageReading,
     UsageSource,
 )
+from portal.models.sla import (
+    ClaimChannel,
+    ClaimStatus,
+    Incident,
+    IncidentUpdate,
+    IncidentVersion,
+    Maintenance,
+    OrganisationFeed,
+    SlaClaim,
+    SlaClaimEvent,
+    SlaCredit,
+    UpdateStatus,
+    VersionChange,
+)
 from portal.models.terms import ConsentKind, TermsConsent, TermsVersion
 from portal.models.users import CustomerRole, StaffRole, User, UserKind, UserSession
 
 __all__ = [
+    "ClaimChannel",
+    "ClaimStatus",
+    "Incident",
+    "IncidentUpdate",
+    "IncidentVersion",
+    "Maintenance",
+    "OrganisationFeed",
+    "SlaClaim",
+    "SlaClaimEvent",
+    "SlaCredit",
+    "UpdateStatus",
+    "VersionChange",
     "DocumentCounter",
     "DocumentKind",
     "Invoice",

@@ -119,10 +119,22 @@ def _carry_out(request: ContractRequest) -> None:
         # the larger plan from the effective date; its fee from the next billing month,
         # which is also the first invoice issued after this day. Minimum term unchanged.
         plan = db.session.get_one(Plan, request.target_plan_id)
-        old_plan_id = contract.plan_id
+        old_plan_id, old_fee = contract.plan_id, contract.monthly_fee
         contract.plan = plan
         contract.monthly_fee = quote.new_monthly_fee or plan.monthly_fee
-        _event(contract, "plan_changed", request.effective_on, request, from_plan_id=old_plan_id)
+        fee_from = quote.new_fee_from or quote.invoice_month
+        assert fee_from is not None, "an upgrade's quote names the month of its new fee"
+        # The fee history: what the SLA takes as F in each billing month.
+        _event(
+            contract,
+            "plan_changed",
+            request.effective_on,
+            request,
+            from_plan_id=old_plan_id,
+            monthly_fee_before=old_fee,
+            monthly_fee=contract.monthly_fee,
+            fee_from=fee_from.start.isoformat(),
+        )
         _ledger(request, quote, contract, None)
     elif request.kind in (RequestKind.CANCELLATION, RequestKind.NON_RENEWAL):
         _end(contract, request.effective_on, request)

@@ -50,7 +50,7 @@ from portal.models import (
     Service,
 )
 from portal.permissions import Actor, can_issue_credit_notes
-from portal.services import audit, mail
+from portal.services import audit, claims, mail
 from portal.services.errors import NotAllowed, PortalError
 from portal.transaction import begin_writing
 
@@ -226,6 +226,7 @@ def _insert_invoices(
     for row, lines in zip(rows, line_lists, strict=True):
         invoice_id = ids[row["sequence"]]
         line_rows.extend(_line_rows(invoice_id, lines))
+        claims.record_credits(invoice_id, lines, now)  # each credit carried once
         updates.extend(
             {"id": line.ledger_charge_id, "invoice_id": invoice_id}
             for line in lines
@@ -284,6 +285,10 @@ def _drafts(
     )
     for charge in charges:
         lines[charge.organisation_id].append(_charge_line(charge))
+    # approved SLA claims are deducted from the next invoice, never below zero.
+    charged = [o for o in organisation_ids if lines.get(o)]
+    for organisation_id, credits in claims.credit_lines(charged, lines).items():
+        lines[organisation_id].extend(credits)
     return [(organisations[o], lines[o]) for o in organisation_ids if lines.get(o)]
 
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import date, timedelta
+from datetime import date, datetime, time, timedelta
 
 import sqlalchemy as sa
 from alembic.autogenerate import compare_metadata
@@ -10,7 +10,7 @@ from alembic.migration import MigrationContext
 from alembic.script import ScriptDirectory
 
 from portal import demo
-from portal.clock import clock
+from portal.clock import TOKYO, clock
 from portal.domain import calendar
 from portal.extensions import db
 from portal.models import (
@@ -24,6 +24,7 @@ from portal.models import (
     User,
     UserKind,
 )
+from portal.services import claims, incidents
 from tests.factories import login, row_counts
 
 
@@ -69,6 +70,14 @@ def _assert_stages(today: date) -> None:
     assert cal.renewal_notice_deadline is None
     assert 0 <= cal.days_to_agency_renewal_due <= 30, (today, cal.agency_renewal_due)
     assert cal.agency_renewal_due == calendar.agency_period(cal.term_anchor, 0).end
+
+    # a past outage shaped like W-4 that the administrator can still claim for, and
+    # extra maintenance ahead beside the regular windows.
+    now = datetime.combine(today, time(12), TOKYO)
+    (option,) = claims.options_for(sakura, now, today)
+    assert option.claimable and option.computation.amount == 2_083 + 1_666, today
+    ahead = incidents.upcoming_maintenance(sakura.organisation_id, now)
+    assert any(item.regular for item in ahead) and any(not item.regular for item in ahead)
 
 
 def test_seed_demo_twice_changes_nothing_the_second_time(app):
