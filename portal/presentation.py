@@ -38,6 +38,14 @@ def tokyo_minute(instant: datetime | None) -> str:
     return f"{format_date(local.date(), format='long')} {local:%H:%M}"
 
 
+def billing_month_name(name: str) -> str:
+    """A billing month as people write it: 2027年2月度, billing month 2027-02 (R-02)."""
+    year, month = name.split("-")
+    if str(get_locale()) == "ja":
+        return f"{int(year)}年{int(month)}月度"
+    return _("billing month %(name)s", name=name)
+
+
 def incident_kind_name(kind: str) -> str:
     """What customers call each kind of incident (R-50 reading)."""
     names = {
@@ -54,6 +62,7 @@ def register(app: Flask) -> None:
     app.jinja_env.filters["tokyo"] = tokyo_datetime
     app.jinja_env.filters["minute"] = tokyo_minute
     app.jinja_env.filters["incident_kind"] = incident_kind_name
+    app.jinja_env.filters["billing_month"] = billing_month_name
     app.jinja_env.trim_blocks = True
     app.jinja_env.lstrip_blocks = True
 

@@ -207,6 +207,7 @@ def build_world(app: Flask, *, service_start: date = date(2026, 11, 5)) -> World
         world.ids["other_agency_partner"] = other_agency.id
         world.ids["plan_small"] = plans["small"].id
         world.ids["plan_large"] = plans["large"].id
+        world.ids["service_image_works"] = plans["small"].price_list.service_id
     return world
 
 

@@ -12,28 +12,24 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import date, datetime
-from functools import partial
-from io import BytesIO
-from typing import Any
 from xml.sax.saxutils import escape
 
 from flask_babel import force_locale
 from flask_babel import gettext as _
 from reportlab.lib import colors
+from reportlab.lib.enums import TA_RIGHT
 from reportlab.lib.styles import ParagraphStyle
 from reportlab.lib.units import mm
-from reportlab.pdfgen.canvas import Canvas
-from reportlab.platypus import Paragraph, SimpleDocTemplate, Spacer, Table, TableStyle
+from reportlab.platypus import Paragraph, Spacer, Table, TableStyle
 from reportlab.platypus.flowables import Flowable
 
 from portal.documents.common import (
     GRID,
     LOCALES,
-    MARGIN,
     MUTED,
-    PAGE,
     SHADE,
     WIDTH,
+    build_pdf,
     format_day,
     format_instant,
     format_rate,
@@ -44,9 +40,6 @@ from portal.domain.money import tax_on
 from portal.domain.sla import claim_deadline
 from portal.models import ClaimChannel, Provider, SlaClaim
 from portal.presentation import incident_kind_name
-
-_LABEL_WIDTH = 42 * mm
-_SIZE = 9
 
 
 @dataclass(frozen=True)
@@ -86,10 +79,23 @@ class ClaimDocument:
             raise ValueError(f"locale must be one of {LOCALES}, got {self.locale!r}")
         if self.amount <= 0:
             raise ValueError("a claim is for an amount above zero")
+        # R-01: instants print in Tokyo time; a naive one would print in the machine's zone,
+        # and the same claim would not give the same bytes everywhere.
+        instants = (
+            self.filed_at,
+            self.started_at,
+            self.ended_at,
+            self.occurrence_announced_at,
+            self.recovery_announced_at,
+        )
+        if any(i is not None and i.utcoffset() is None for i in instants):
+            raise ValueError("instants must be timezone-aware")
 
     @property
     def tax(self) -> int:
-        """The consumption tax the credit will return with it, at the contract's rate."""
+        """The consumption tax on the amount alone, at the contract's rate. Not printed: the
+        invoice that carries the credit taxes each rate once, on its total after returns, so
+        the credit's effect on that tax can differ from this by a yen (R-40, R-53)."""
         return tax_on(self.amount, self.tax_rate_percent)
 
 
@@ -135,20 +141,39 @@ def claim_document(
 
 
 def render_claim_pdf(doc: ClaimDocument) -> bytes:
-    """The A4 PDF of a claim in `doc.locale`; the same document gives the same bytes."""
+    """The A4 PDF of a claim in `doc.locale`; the same document gives the same bytes.
+
+    Call it within an app context. The PDF's dates and file id are fixed by reportlab's
+    invariant mode, and no clock is read.
+    """
     register_fonts()
     with force_locale(doc.locale):
         return _Renderer(doc).render()
 
 
+_SIZE = 9
+_LEADING = 13
+_SMALL = 7.5
+_LABEL_WIDTH = 42 * mm
+_NUMBER_WIDTH = 8 * mm
+_AMOUNT_LABEL_WIDTH = WIDTH * 0.55
+_AMOUNT_WIDTH = WIDTH * 0.2
+
 _BASE = [
     ("FONTNAME", (0, 0), (-1, -1), FONT_NAME),
     ("FONTSIZE", (0, 0), (-1, -1), _SIZE),
-    ("LEADING", (0, 0), (-1, -1), 13),
+    ("LEADING", (0, 0), (-1, -1), _LEADING),
     ("VALIGN", (0, 0), (-1, -1), "TOP"),
     ("TOPPADDING", (0, 0), (-1, -1), 3),
     ("BOTTOMPADDING", (0, 0), (-1, -1), 3),
 ]
+_HEADER = TableStyle(
+    [
+        *_BASE,
+        ("LEFTPADDING", (0, 0), (0, -1), 0),
+        ("RIGHTPADDING", (1, 0), (1, -1), 0),
+    ]
+)
 _FACTS = TableStyle(
     [
         *_BASE,
@@ -157,14 +182,24 @@ _FACTS = TableStyle(
         ("LINEBELOW", (0, 0), (-1, -1), 0.4, GRID),
     ]
 )
+_REASONING = TableStyle(
+    [
+        *_BASE,
+        ("LINEABOVE", (0, 0), (-1, 0), 0.4, GRID),
+        ("LINEBELOW", (0, 0), (-1, -1), 0.4, GRID),
+        ("RIGHTPADDING", (0, 0), (0, -1), 0),
+    ]
+)
 _AMOUNT = TableStyle(
     [
         *_BASE,
-        ("FONTSIZE", (0, 0), (-1, -1), 12),
-        ("LEADING", (0, 0), (-1, -1), 16),
+        ("VALIGN", (0, 0), (-1, -1), "MIDDLE"),
         ("ALIGN", (1, 0), (1, -1), "RIGHT"),
         ("BACKGROUND", (0, 0), (-1, -1), SHADE),
         ("BOX", (0, 0), (-1, -1), 0.8, colors.black),
+        ("LINEBELOW", (0, 0), (-1, 0), 0.4, GRID),
+        ("FONTSIZE", (1, 0), (1, 0), 13),
+        ("LEADING", (1, 0), (1, 0), 17),
         ("TOPPADDING", (0, 0), (-1, -1), 5),
         ("BOTTOMPADDING", (0, 0), (-1, -1), 5),
     ]
@@ -174,24 +209,43 @@ _AMOUNT = TableStyle(
 class _Renderer:
     def __init__(self, doc: ClaimDocument) -> None:
         self.doc = doc
+        # Japanese breaks between any two characters; English between words only.
         wrap = "CJK" if doc.locale == "ja" else None
         self.style = ParagraphStyle(
-            "claim", fontName=FONT_NAME, fontSize=_SIZE, leading=13, wordWrap=wrap
+            "claim", fontName=FONT_NAME, fontSize=_SIZE, leading=_LEADING, wordWrap=wrap
+        )
+        self.issuer_style = ParagraphStyle("claim-issuer", parent=self.style, alignment=TA_RIGHT)
+        self.heading = ParagraphStyle(
+            "claim-heading", parent=self.style, spaceAfter=1 * mm, keepWithNext=1
+        )
+        self.amount_style = ParagraphStyle(
+            "claim-amount", parent=self.style, fontSize=13, leading=17
         )
         self.small = ParagraphStyle(
-            "claim-small",
-            parent=self.style,
-            fontSize=7.5,
-            leading=10,
-            textColor=MUTED,
+            "claim-small", parent=self.style, fontSize=_SMALL, leading=10, textColor=MUTED
         )
         self.title_style = ParagraphStyle("claim-title", parent=self.style, fontSize=16, leading=22)
 
     def p(self, text: str, style: ParagraphStyle | None = None) -> Paragraph:
+        """A Paragraph of plain text: user and translated text is escaped, never markup."""
         return Paragraph(escape(text).replace("\n", "<br/>"), style or self.style)
+
+    def billing_month(self) -> str:
+        """The incident's billing month as people write it: 2027年2月度, 2027-02."""
+        if self.doc.locale != "ja":
+            return self.doc.billing_month
+        year, month = (int(part) for part in self.doc.billing_month.split("-"))
+        return f"{year}年{month}月度"
+
+    def day(self, value: date) -> str:
+        return format_day(value, self.doc.locale)
 
     def instant(self, value: datetime | None) -> str:
         return format_instant(value, self.doc.locale) if value is not None else _("not announced")
+
+    def registration(self) -> str:
+        number = self.doc.provider_registration_number
+        return _("Registration number: %(number)s", number=number) if number else ""
 
     def facts(self, rows: list[tuple[str, str]]) -> Table:
         value_width = WIDTH - _LABEL_WIDTH
@@ -202,34 +256,36 @@ class _Renderer:
             style=_FACTS,
         )
 
-    def story(self) -> list[Flowable]:
+    def header(self) -> list[Flowable]:
+        """The title, and the provider the claim is addressed to."""
         doc = self.doc
         issuer = "\n".join(
-            part
-            for part in (
-                doc.provider_name,
-                _("Registration number: %(number)s", number=doc.provider_registration_number)
-                if doc.provider_registration_number
-                else "",
-                doc.provider_address,
-            )
-            if part
+            part for part in (doc.provider_name, self.registration(), doc.provider_address) if part
         )
-        header = Table(
-            [[self.p(_("SLA compensation claim"), self.title_style), self.p(issuer)]],
+        table = Table(
+            [
+                [
+                    self.p(_("SLA compensation claim"), self.title_style),
+                    self.p(issuer, self.issuer_style),
+                ]
+            ],
             colWidths=[WIDTH * 0.55, WIDTH * 0.45],
             hAlign="LEFT",
-            style=TableStyle([*_BASE, ("LEFTPADDING", (0, 0), (0, -1), 0)]),
+            style=_HEADER,
         )
-        claim_rows = [
+        return [table, Spacer(1, 6 * mm)]
+
+    def claim(self) -> list[Flowable]:
+        """Who claims, when the claim reached the provider, and for which contract (R-52)."""
+        doc = self.doc
+        rows = [
             (_("Claim number"), doc.number),
             (_("Claimed by"), doc.organisation_name),
             (_("Filed by"), doc.filed_by),
             (
-                _("Received on") if doc.paper else _("Filed on"),
-                format_day(doc.claimed_on, doc.locale)
+                (_("Claim received on"), self.day(doc.claimed_on))
                 if doc.paper
-                else format_instant(doc.filed_at, doc.locale),
+                else (_("Filed on"), format_instant(doc.filed_at, doc.locale))
             ),
             (
                 _("Contract"),
@@ -242,8 +298,13 @@ class _Renderer:
             ),
         ]
         if doc.paper:
-            claim_rows.append((_("How it was received"), _("By letter or telephone")))
-        incident_rows = [
+            rows.append((_("How it was received"), _("By letter or telephone")))
+        return [self.facts(rows), Spacer(1, 5 * mm)]
+
+    def incident(self) -> list[Flowable]:
+        """The incident in the version the claim rests on, and the time left to claim."""
+        doc = self.doc
+        rows = [
             (
                 _("Incident"),
                 _(
@@ -258,33 +319,51 @@ class _Renderer:
             (_("Ended"), format_instant(doc.ended_at, doc.locale)),
             (_("Occurrence announced"), self.instant(doc.occurrence_announced_at)),
             (_("Recovery announced"), self.instant(doc.recovery_announced_at)),
-            (_("Billing month"), doc.billing_month),
+            (_("Billing month"), self.billing_month()),
             (_("Monthly fee in that month"), format_yen(doc.monthly_fee)),
-            (_("Claimable until"), format_day(doc.claim_deadline, doc.locale)),
+            (_("Claimable until"), self.day(doc.claim_deadline)),
         ]
-        reasoning = Table(
-            [[self.p(f"{n}. {line}")] for n, line in enumerate(doc.reasoning, start=1)],
-            colWidths=[WIDTH],
+        return [
+            self.p(_("The incident, as recorded"), self.heading),
+            self.facts(rows),
+            Spacer(1, 5 * mm),
+        ]
+
+    def reasoning(self) -> list[Flowable]:
+        """The computation, one numbered line per step, wrapped lines hanging under the text."""
+        text_width = WIDTH - _NUMBER_WIDTH
+        table = Table(
+            [[f"{n}.", self.p(line)] for n, line in enumerate(self.doc.reasoning, start=1)],
+            colWidths=[_NUMBER_WIDTH, text_width],
             hAlign="LEFT",
-            style=TableStyle([*_BASE, ("LINEBELOW", (0, 0), (-1, -1), 0.4, GRID)]),
+            style=_REASONING,
         )
-        amount = Table(
+        return [
+            self.p(_("How the compensation is computed"), self.heading),
+            table,
+            Spacer(1, 5 * mm),
+        ]
+
+    def amount(self) -> list[Flowable]:
+        """The amount claimed, tax excluded, and the contract's tax rate. The tax itself is
+        not printed: the invoice that carries the credit computes it once per rate on its
+        total after returns, so the credit's effect on it is only known there (R-53)."""
+        doc = self.doc
+        table = Table(
             [
-                [self.p(_("Compensation claimed (tax excluded)")), format_yen(doc.amount)],
                 [
-                    self.p(
-                        _(
-                            "Consumption tax at %(rate)s returned with it",
-                            rate=format_rate(doc.tax_rate_percent),
-                        )
-                    ),
-                    format_yen(doc.tax),
+                    self.p(_("Compensation claimed (tax excluded)"), self.amount_style),
+                    format_yen(doc.amount),
                 ],
+                [self.p(_("Tax rate")), format_rate(doc.tax_rate_percent)],
             ],
-            colWidths=[WIDTH * 0.6, WIDTH * 0.25],
+            colWidths=[_AMOUNT_LABEL_WIDTH, _AMOUNT_WIDTH],
             hAlign="LEFT",
             style=_AMOUNT,
         )
+        return [table, Spacer(1, 6 * mm)]
+
+    def notes(self) -> list[Flowable]:
         notes = [
             _(
                 "The compensation is computed by the portal from the incident as recorded, the "
@@ -296,56 +375,23 @@ class _Renderer:
                 "an invoice never goes below zero and what is left is deducted from the next one."
             ),
         ]
-        return [
-            header,
-            Spacer(1, 6 * mm),
-            self.facts(claim_rows),
-            Spacer(1, 5 * mm),
-            self.p(_("The incident, as recorded")),
-            Spacer(1, 1 * mm),
-            self.facts(incident_rows),
-            Spacer(1, 5 * mm),
-            self.p(_("How the compensation is computed")),
-            Spacer(1, 1 * mm),
-            reasoning,
-            Spacer(1, 5 * mm),
-            amount,
-            Spacer(1, 6 * mm),
-            *[self.p(note, self.small) for note in notes],
-        ]
-
-    def footer(self, canvas: Canvas, _template: Any) -> None:
-        doc = self.doc
-        canvas.saveState()
-        canvas.setFont(FONT_NAME, 7)
-        canvas.setFillColor(MUTED)
-        canvas.drawString(MARGIN, 10 * mm, f"{doc.provider_name}  {doc.number}")
-        canvas.drawRightString(
-            PAGE[0] - MARGIN, 10 * mm, _("Page %(page)d", page=canvas.getPageNumber())
-        )
-        canvas.restoreState()
+        return [self.p(note, self.small) for note in notes]
 
     def render(self) -> bytes:
         doc = self.doc
-        buffer = BytesIO()
-        template = SimpleDocTemplate(
-            buffer,
-            pagesize=PAGE,
-            leftMargin=MARGIN,
-            rightMargin=MARGIN,
-            topMargin=MARGIN,
-            bottomMargin=MARGIN + 4 * mm,
+        story: list[Flowable] = [
+            *self.header(),
+            *self.claim(),
+            *self.incident(),
+            *self.reasoning(),
+            *self.amount(),
+            *self.notes(),
+        ]
+        return build_pdf(
+            story,
             title=f"{_('SLA compensation claim')} {doc.number}",
             author=doc.provider_name,
             subject=doc.organisation_name,
-            creator=_("Contract portal"),
-            lang=doc.locale,
-            invariant=True,
-            initialFontName=FONT_NAME,
+            locale=doc.locale,
+            footer="  ".join(p for p in (doc.provider_name, self.registration(), doc.number) if p),
         )
-        template.build(
-            self.story(),
-            onFirstPage=partial(_Renderer.footer, self),
-            onLaterPages=partial(_Renderer.footer, self),
-        )
-        return buffer.getvalue()

@@ -6,11 +6,19 @@ catalog holds, so they live here as plain functions of the document's locale.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import date, datetime
+from functools import partial
+from io import BytesIO
+from typing import Any
 
+from flask_babel import gettext as _
 from reportlab.lib import colors
 from reportlab.lib.pagesizes import A4
 from reportlab.lib.units import mm
+from reportlab.pdfgen.canvas import Canvas
+from reportlab.platypus import SimpleDocTemplate
+from reportlab.platypus.flowables import Flowable
 
 from portal.clock import TOKYO
 
@@ -46,6 +54,17 @@ def format_day(day: date, locale: str) -> str:
     return f"{day.day} {_EN_MONTHS[day.month - 1]} {day.year}"
 
 
+def billing_month_parts(billing_month: str, start: date, end: date, locale: str) -> tuple[str, str]:
+    """A billing month and its days, in two parts to set one above the other or side by side:
+    "2027年2月度", "（2027年1月21日～2027年2月20日）" in Japanese and "billing month 2027-02",
+    "(21 January 2027 – 20 February 2027)" in English."""
+    first, last = format_day(start, locale), format_day(end, locale)
+    if locale == "ja":
+        year, month = (int(part) for part in billing_month.split("-"))
+        return f"{year}年{month}月度", f"（{first}～{last}）"
+    return f"billing month {billing_month}", f"({first} – {last})"
+
+
 def format_instant(instant: datetime, locale: str) -> str:
     """R-01: an instant in Tokyo time, to the minute."""
     tokyo = instant.astimezone(TOKYO)
@@ -59,3 +78,66 @@ def format_yen(amount: int) -> str:
 
 def format_rate(rate_percent: int) -> str:
     return f"{rate_percent}%"
+
+
+class PagedCanvas(Canvas):
+    """A canvas that draws each page's footer once the number of pages is known, so that a
+    footer can say "page n of m". Build with `canvasmaker=partial(PagedCanvas, footer=...)`."""
+
+    def __init__(self, *args: Any, footer: Callable[[Canvas, int], None], **kwargs: Any):
+        super().__init__(*args, **kwargs)
+        self._footer = footer
+        self._page_states: list[dict[str, Any]] = []
+
+    def showPage(self) -> None:  # reportlab's name
+        self._page_states.append(dict(self.__dict__))
+        self._startPage()
+
+    def save(self) -> None:
+        for state in self._page_states:
+            self.__dict__.update(state)
+            self._footer(self, len(self._page_states))
+            super().showPage()
+        super().save()
+
+
+def build_pdf(
+    story: list[Flowable], *, title: str, author: str, subject: str, locale: str, footer: str
+) -> bytes:
+    """An A4 document of the portal: the story, and on every page the `footer` text with
+    "page n of m". Call within the document's force_locale. reportlab runs in invariant mode
+    and nothing here reads the clock, so the same story gives the same bytes (R-42)."""
+    from portal.documents.fonts import FONT_NAME
+
+    buffer = BytesIO()
+    template = SimpleDocTemplate(
+        buffer,
+        pagesize=PAGE,
+        leftMargin=MARGIN,
+        rightMargin=MARGIN,
+        topMargin=MARGIN,
+        bottomMargin=MARGIN + 4 * mm,
+        title=title,
+        author=author,
+        subject=subject,
+        creator=_("Contract portal"),
+        lang=locale,
+        invariant=True,
+        initialFontName=FONT_NAME,
+    )
+
+    # Drawn when the canvas is saved, which build() does within force_locale.
+    def draw(canvas: Canvas, pages: int) -> None:
+        canvas.saveState()
+        canvas.setFont(FONT_NAME, 7)
+        canvas.setFillColor(MUTED)
+        canvas.drawString(MARGIN, 10 * mm, footer)
+        canvas.drawRightString(
+            PAGE[0] - MARGIN,
+            10 * mm,
+            _("Page %(page)d of %(pages)d", page=canvas.getPageNumber(), pages=pages),
+        )
+        canvas.restoreState()
+
+    template.build(story, canvasmaker=partial(PagedCanvas, footer=draw))
+    return buffer.getvalue()

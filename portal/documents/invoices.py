@@ -3,7 +3,10 @@
 `invoice_document()` copies an issued `Invoice` row into plain values; `render_invoice_pdf()`
 sets them out with every item the qualified-invoice rules ask for: issuer and registration
 number, number and date, recipient, transaction period, lines with their rates, totals and
-tax per rate, and the amount due. A credit note also names the invoice it corrects.
+tax per rate, and the amount due. A credit note also names the invoice it corrects. An
+invoice that carries credit lines (approved SLA claims, R-53) also prints the items of a
+return invoice: each return with the transaction it returns, the returns and their tax per
+rate, and per rate what was charged, what was returned and the total after returns.
 
 The PDF is rendered once at issue and stored with its SHA-256 (R-42), so the same document
 must give the same bytes: nothing here reads the clock, and reportlab runs in invariant mode.
@@ -12,12 +15,9 @@ must give the same bytes: nothing here reads the clock, and reportlab runs in in
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date
-from functools import cache, partial
-from io import BytesIO
-from typing import Any
+from functools import cache
 from xml.sax.saxutils import escape
 
 from flask_babel import force_locale
@@ -26,25 +26,30 @@ from reportlab.lib import colors
 from reportlab.lib.styles import ParagraphStyle
 from reportlab.lib.units import mm
 from reportlab.pdfbase.pdfmetrics import stringWidth
-from reportlab.pdfgen.canvas import Canvas
-from reportlab.platypus import Paragraph, SimpleDocTemplate, Spacer, Table, TableStyle
+from reportlab.platypus import (
+    KeepTogether,
+    Paragraph,
+    Spacer,
+    Table,
+    TableStyle,
+)
 from reportlab.platypus.flowables import Flowable
 
 from portal.documents.common import (
     GRID,
     LOCALES,
-    MARGIN,
     MUTED,
-    PAGE,
     SHADE,
     WIDTH,
+    billing_month_parts,
+    build_pdf,
     format_day,
     format_rate,
     format_yen,
 )
 from portal.documents.fonts import FONT_NAME, register_fonts
 from portal.domain.money import STANDARD_TAX_RATE_PERCENT, TaxSummary
-from portal.models.invoices import DocumentKind, Invoice
+from portal.models.invoices import DocumentKind, Invoice, InvoiceLine
 
 REGISTRATION_NUMBER = re.compile(r"T\d{13}")
 REDUCED_RATE_MARK = "※"
@@ -58,14 +63,44 @@ class InvoiceLineDocument:
     description_en: str
     amount: int
     tax_rate_percent: int
+    # A credit line (negative, R-53) names the transaction it returns: a billing month and
+    # its days, an item of a return invoice.
+    returned_month: str | None = None  # e.g. "2027-02"
+    returned_start: date | None = None
+    returned_end: date | None = None
 
     def description(self, locale: str) -> str:
         return self.description_ja if locale == "ja" else self.description_en
 
     @property
+    def is_return(self) -> bool:
+        return self.amount < 0
+
+    @property
+    def names_returned_transaction(self) -> bool:
+        return (
+            self.returned_month is not None
+            and self.returned_start is not None
+            and self.returned_end is not None
+        )
+
+    @property
     def is_reduced_rate(self) -> bool:
         """R-40: a line taxed below the standard rate is marked as such (軽減税率対象)."""
         return 0 < self.tax_rate_percent < STANDARD_TAX_RATE_PERCENT
+
+
+@dataclass(frozen=True)
+class ReturnsAtRate:
+    """R-53: at one tax rate of an invoice with credit lines, what was charged and what was
+    returned, each with its tax. The tax is computed once, on the total after returns, so the
+    returns' tax is their effect on it: `charges_tax - returns_tax` is the rate's tax."""
+
+    rate_percent: int
+    charges: int
+    charges_tax: int
+    returns: int  # positive: the yen returned, tax excluded
+    returns_tax: int
 
 
 @dataclass(frozen=True)
@@ -97,6 +132,7 @@ class InvoiceDocument:
     original_number: str | None = None  # a credit note's original invoice
     original_issued_on: date | None = None
     reason: str = ""  # why a credit note was issued
+    returns: tuple[ReturnsAtRate, ...] = ()  # one row per rate with credit lines (R-53)
 
     def __post_init__(self) -> None:
         if self.locale not in LOCALES:
@@ -117,6 +153,34 @@ class InvoiceDocument:
             per_rate[line.tax_rate_percent] = per_rate.get(line.tax_rate_percent, 0) + line.amount
         if per_rate != {row.rate_percent: row.taxable for row in self.tax_summary}:
             raise ValueError("the tax summary does not match the lines' totals per rate")
+        for line in self.lines:
+            if line.returned_month is not None and not line.is_return:
+                raise ValueError("only a credit line names a transaction it returns")
+            start, end = line.returned_start, line.returned_end
+            if start is not None and end is not None and start > end:
+                raise ValueError("a returned transaction's period ends before it starts")
+        if self.returns:
+            self._check_returns()
+
+    def _check_returns(self) -> None:
+        """R-53: the returns printed are exactly the credit lines, each naming the transaction
+        it returns, and per rate the charges less the returns are the taxed total and tax."""
+        if any(line.is_return and not line.names_returned_transaction for line in self.lines):
+            raise ValueError("every credit line names the transaction it returns")
+        charged: dict[int, int] = {}
+        returned: dict[int, int] = {}
+        for line in self.lines:
+            totals = returned if line.is_return else charged
+            totals[line.tax_rate_percent] = totals.get(line.tax_rate_percent, 0) + abs(line.amount)
+        if returned != {row.rate_percent: row.returns for row in self.returns}:
+            raise ValueError("the returns per rate do not match the credit lines")
+        taxed = {row.rate_percent: row for row in self.tax_summary}
+        for row in self.returns:
+            if row.charges != charged.get(row.rate_percent, 0):
+                raise ValueError("the charges per rate do not match the lines")
+            summary = taxed[row.rate_percent]
+            if row.charges_tax - row.returns_tax != summary.tax:
+                raise ValueError("the tax of the charges less the returns' is not the rate's tax")
 
     @property
     def is_credit_note(self) -> bool:
@@ -143,13 +207,7 @@ def invoice_document(invoice: Invoice) -> InvoiceDocument:
         provider_registration_number=invoice.provider_registration_number,
         provider_address=invoice.provider_address or "",
         lines=tuple(
-            InvoiceLineDocument(
-                description_ja=line.description_ja,
-                description_en=line.description_en,
-                amount=line.amount,
-                tax_rate_percent=line.tax_rate_percent,
-            )
-            for line in sorted(invoice.lines, key=lambda line: line.position)
+            _line_document(line) for line in sorted(invoice.lines, key=lambda line: line.position)
         ),
         tax_summary=tuple(
             TaxSummary(
@@ -159,12 +217,39 @@ def invoice_document(invoice: Invoice) -> InvoiceDocument:
             )
             for row in invoice.tax_rows()
         ),
+        returns=tuple(
+            ReturnsAtRate(
+                rate_percent=int(row["rate_percent"]),
+                charges=int(row["charges"]),
+                charges_tax=int(row["charges_tax"]),
+                returns=int(row["returns"]),
+                returns_tax=int(row["returns_tax"]),
+            )
+            for row in invoice.tax_rows()
+            if row.get("returns")
+        ),
         subtotal=invoice.subtotal,
         tax_total=invoice.tax_total,
         total=invoice.total,
         original_number=original.number if original is not None else None,
         original_issued_on=original.issued_on if original is not None else None,
         reason=invoice.reason or "",
+    )
+
+
+def _line_document(line: InvoiceLine) -> InvoiceLineDocument:
+    """An issued line; a credit line (R-53) with the billing month it returns, from the
+    details it was issued with."""
+    details = line.details or {}
+    returned = line.amount < 0 and "period_start" in details
+    return InvoiceLineDocument(
+        description_ja=line.description_ja,
+        description_en=line.description_en,
+        amount=line.amount,
+        tax_rate_percent=line.tax_rate_percent,
+        returned_month=str(details["billing_month"]) if returned else None,
+        returned_start=date.fromisoformat(details["period_start"]) if returned else None,
+        returned_end=date.fromisoformat(details["period_end"]) if returned else None,
     )
 
 
@@ -185,6 +270,12 @@ _DESCRIPTION_WIDTH = WIDTH - _RATE_WIDTH - _AMOUNT_WIDTH
 _HEADER_WIDTHS = [WIDTH * 0.6, WIDTH * 0.4]
 _PARTY_WIDTHS = [WIDTH * 0.46, WIDTH * 0.04, _LABEL_WIDTH, WIDTH * 0.5 - _LABEL_WIDTH]
 _TAX_LABEL_WIDTH = 30 * mm
+# The returns (R-53): what is returned, the transaction it returns, rate and amount, the last
+# two in line with the lines above; the breakdown with returns needs longer labels.
+_RETURNED_WIDTH = 62 * mm
+_RETURN_DESCRIPTION_WIDTH = _DESCRIPTION_WIDTH - _RETURNED_WIDTH
+_RETURN_LABEL_WIDTH = _DESCRIPTION_WIDTH
+_RATE_LABEL_WIDTH = 48 * mm
 
 _BASE = [
     ("FONTNAME", (0, 0), (-1, -1), FONT_NAME),
@@ -244,6 +335,14 @@ _TAX = TableStyle(
         ("LINEBELOW", (0, 0), (-1, -1), 0.4, GRID),
     ]
 )
+_RETURNS = [
+    *_BASE,
+    ("SPAN", (0, 0), (-1, 0)),
+    ("LEFTPADDING", (0, 0), (0, 0), 0),
+    ("ALIGN", (2, 1), (-1, -1), "RIGHT"),
+    ("BACKGROUND", (0, 1), (-1, 1), SHADE),
+    ("LINEBELOW", (0, 0), (-1, -1), 0.4, GRID),
+]
 _NOTES = TableStyle(
     [
         *_BASE,
@@ -283,26 +382,6 @@ def render_invoice_pdf(doc: InvoiceDocument) -> bytes:
         return _Renderer(doc).render()
 
 
-class _PagedCanvas(Canvas):
-    """A canvas that draws each page's footer once the number of pages is known."""
-
-    def __init__(self, *args: Any, footer: Callable[[Canvas, int], None], **kwargs: Any):
-        super().__init__(*args, **kwargs)
-        self._footer = footer
-        self._page_states: list[dict[str, Any]] = []
-
-    def showPage(self) -> None:  # reportlab's name
-        self._page_states.append(dict(self.__dict__))
-        self._startPage()
-
-    def save(self) -> None:
-        for state in self._page_states:
-            self.__dict__.update(state)
-            self._footer(self, len(self._page_states))
-            super().showPage()
-        super().save()
-
-
 class _Renderer:
     def __init__(self, doc: InvoiceDocument) -> None:
         self.doc = doc
@@ -340,7 +419,12 @@ class _Renderer:
     def header(self) -> list[Flowable]:
         """The title, and the issuer with its registration number (R-40)."""
         doc = self.doc
-        subtitle = "" if doc.is_credit_note else _("Qualified invoice")
+        if doc.is_credit_note:
+            subtitle = ""
+        elif doc.returns:
+            subtitle = _("Qualified invoice and qualified return invoice")
+        else:
+            subtitle = _("Qualified invoice")
         issuer = "\n".join(
             line for line in (doc.provider_name, self.registration(), doc.provider_address) if line
         )
@@ -477,10 +561,67 @@ class _Renderer:
         )
         return [table, Spacer(1, 5 * mm)]
 
+    def returns(self) -> list[Flowable]:
+        """R-53: the items of a return invoice for the credit lines: each return with the
+        transaction it returns (a billing month and its days), what it returns and its amount,
+        then per rate the returns and their tax."""
+        doc = self.doc
+        if not doc.returns:
+            return []
+        widths = [_RETURN_DESCRIPTION_WIDTH, _RETURNED_WIDTH, _RATE_WIDTH, _AMOUNT_WIDTH]
+        rows: list[list[str | Paragraph]] = [
+            [_("Returns (qualified return invoice)"), "", "", ""],
+            [
+                self.cell(_("What is returned"), _RETURN_DESCRIPTION_WIDTH),
+                self.cell(_("Transaction returned"), _RETURNED_WIDTH),
+                self.cell(_("Tax rate"), _RATE_WIDTH),
+                self.cell(_("Amount (tax excluded)"), _AMOUNT_WIDTH),
+            ],
+        ]
+        for line in doc.lines:
+            if not line.is_return:
+                continue
+            assert line.returned_month and line.returned_start and line.returned_end
+            # The billing month above its days, so that no date breaks in two.
+            month, days = billing_month_parts(
+                line.returned_month, line.returned_start, line.returned_end, doc.locale
+            )
+            text = line.description(doc.locale)
+            if line.is_reduced_rate:
+                text = f"{text} {REDUCED_RATE_MARK}"
+            rows.append(
+                [
+                    self.cell(text, _RETURN_DESCRIPTION_WIDTH),
+                    self.cell(f"{month}\n{days}", _RETURNED_WIDTH),
+                    format_rate(line.tax_rate_percent),
+                    format_yen(line.amount),
+                ]
+            )
+        first_total = len(rows)
+        for row in doc.returns:
+            rate = format_rate(row.rate_percent)
+            for label, amount in (
+                (_("Returns at %(rate)s (tax excluded)", rate=rate), row.returns),
+                (_("Consumption tax on the returns at %(rate)s", rate=rate), row.returns_tax),
+            ):
+                rows.append([self.cell(label, _RETURN_LABEL_WIDTH), "", "", format_yen(-amount)])
+        style = TableStyle(
+            [
+                *_RETURNS,
+                ("LINEABOVE", (0, first_total), (-1, first_total), 0.8, colors.black),
+                ("BACKGROUND", (0, first_total), (-1, -1), SHADE),
+                *[("SPAN", (0, i), (2, i)) for i in range(first_total, len(rows))],
+            ]
+        )
+        table = Table(rows, colWidths=widths, hAlign="LEFT", repeatRows=2, style=style)
+        return [table, Spacer(1, 5 * mm)]
+
     def tax(self) -> list[Flowable]:
         """R-40: the total and the tax of each rate, as 「10%対象 ¥405,000 消費税 ¥40,500」."""
         if not self.doc.tax_summary:
             return []
+        if self.doc.returns:
+            return self.tax_with_returns()
         widths = [_TAX_LABEL_WIDTH, _AMOUNT_WIDTH, _TAX_LABEL_WIDTH, _AMOUNT_WIDTH]
         rows: list[list[str | Paragraph]] = [[_("Breakdown by tax rate"), "", "", ""]]
         rows.extend(
@@ -496,11 +637,74 @@ class _Renderer:
         )
         return [Table(rows, colWidths=widths, hAlign="RIGHT", style=_TAX)]
 
+    def tax_with_returns(self) -> list[Flowable]:
+        """R-40/R-53: for a rate with returns, what was charged and its tax, what was returned
+        and its tax effect, and the total after returns with its tax, computed once on it."""
+        returns = {row.rate_percent: row for row in self.doc.returns}
+        label_width = _RATE_LABEL_WIDTH
+        widths = [label_width, _AMOUNT_WIDTH, _TAX_LABEL_WIDTH, _AMOUNT_WIDTH]
+        tax_label = self.cell(_("Consumption tax"), _TAX_LABEL_WIDTH)
+        rows: list[list[str | Paragraph]] = [[_("Breakdown by tax rate"), "", "", ""]]
+        totals = []
+        for summary in self.doc.tax_summary:
+            rate = format_rate(summary.rate_percent)
+            row = returns.get(summary.rate_percent)
+            if row is None:
+                rows.append(
+                    [
+                        self.cell(_("Taxable at %(rate)s", rate=rate), label_width),
+                        format_yen(summary.taxable),
+                        tax_label,
+                        format_yen(summary.tax),
+                    ]
+                )
+                continue
+            rows.append(
+                [
+                    self.cell(_("Charged at %(rate)s", rate=rate), label_width),
+                    format_yen(row.charges),
+                    tax_label,
+                    format_yen(row.charges_tax),
+                ]
+            )
+            rows.append(
+                [
+                    self.cell(_("Returned at %(rate)s", rate=rate), label_width),
+                    format_yen(-row.returns),
+                    tax_label,
+                    format_yen(-row.returns_tax),
+                ]
+            )
+            totals.append(len(rows))
+            rows.append(
+                [
+                    self.cell(_("Taxable at %(rate)s after returns", rate=rate), label_width),
+                    format_yen(summary.taxable),
+                    tax_label,
+                    format_yen(summary.tax),
+                ]
+            )
+        style = TableStyle(
+            [
+                *_TAX.getCommands(),
+                *[("LINEABOVE", (0, i), (-1, i), 0.8, colors.black) for i in totals],
+            ]
+        )
+        # Kept on one page: what was charged, returned and taxed at a rate reads as one sum.
+        return [KeepTogether([Table(rows, colWidths=widths, hAlign="RIGHT", style=style)])]
+
     def notes(self) -> list[Flowable]:
         doc = self.doc
         lines = []
         if any(line.is_reduced_rate for line in doc.lines):
             lines.append(_("※ Reduced-rate item"))
+        if doc.returns:
+            lines.append(
+                _(
+                    "Returns are deducted from the charges at their rate; their consumption tax is "
+                    "what they take off the tax of that rate."
+                )
+            )
         if doc.is_credit_note:
             lines.append(
                 _(
@@ -521,52 +725,23 @@ class _Renderer:
         rows = [[self.cell(line, WIDTH + _PADDING, _SMALL)] for line in lines]
         return [Spacer(1, 6 * mm), Table(rows, colWidths=[WIDTH], hAlign="LEFT", style=_NOTES)]
 
-    def footer(self) -> Callable[[Canvas, int], None]:
-        """The issuer and the document's number on every page, and "page n of m"."""
-        doc = self.doc
-        issuer = "  ".join([doc.provider_name, self.registration(), doc.number])
-
-        # Drawn when the canvas is saved, which build() does within force_locale.
-        def draw(canvas: Canvas, pages: int) -> None:
-            canvas.saveState()
-            canvas.setFont(FONT_NAME, 7)
-            canvas.setFillColor(MUTED)
-            canvas.drawString(MARGIN, 10 * mm, issuer)
-            canvas.drawRightString(
-                PAGE[0] - MARGIN,
-                10 * mm,
-                _("Page %(page)d of %(pages)d", page=canvas.getPageNumber(), pages=pages),
-            )
-            canvas.restoreState()
-
-        return draw
-
     def render(self) -> bytes:
         doc = self.doc
-        buffer = BytesIO()
-        template = SimpleDocTemplate(
-            buffer,
-            pagesize=PAGE,
-            leftMargin=MARGIN,
-            rightMargin=MARGIN,
-            topMargin=MARGIN,
-            bottomMargin=MARGIN + 4 * mm,
-            title=f"{self.title()} {doc.number}",
-            author=doc.provider_name,
-            subject=doc.recipient_name,
-            creator=_("Contract portal"),
-            lang=doc.locale,
-            invariant=True,
-            initialFontName=FONT_NAME,
-        )
         story: list[Flowable] = [
             *self.header(),
             *self.parties(),
             *self.transaction(),
             *self.amount_due(),
             *self.lines(),
+            *self.returns(),
             *self.tax(),
             *self.notes(),
         ]
-        template.build(story, canvasmaker=partial(_PagedCanvas, footer=self.footer()))
-        return buffer.getvalue()
+        return build_pdf(
+            story,
+            title=f"{self.title()} {doc.number}",
+            author=doc.provider_name,
+            subject=doc.recipient_name,
+            locale=doc.locale,
+            footer="  ".join([doc.provider_name, self.registration(), doc.number]),
+        )

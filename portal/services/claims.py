@@ -47,7 +47,13 @@ from portal.permissions import (
     can_record_paper_claims,
     can_review_claims,
 )
-from portal.presentation import incident_kind_name, long_date, tokyo_minute, yen
+from portal.presentation import (
+    billing_month_name,
+    incident_kind_name,
+    long_date,
+    tokyo_minute,
+    yen,
+)
 from portal.services import audit, incidents, mail
 from portal.services.errors import Conflict, NotAllowed, PortalError
 from portal.transaction import begin_writing
@@ -322,7 +328,7 @@ def explain(computation: Computation) -> list[str]:
                 "At most one monthly fee per billing month (%(fee)s for %(month)s); other claims "
                 "of that month already take %(taken)s, so %(amount)s is left.",
                 fee=fee,
-                month=computation.billing_month,
+                month=billing_month_name(computation.billing_month),
                 taken=yen(computation.monthly_fee - computation.cap_left),
                 amount=yen(computation.amount),
             )
@@ -354,6 +360,17 @@ def claims_for_staff(status: ClaimStatus | None = None, *, limit: int = 200) -> 
     if status is not None:
         query = query.where(SlaClaim.status == status)
     return list(db.session.scalars(query))
+
+
+def claims_of_incident(incident: Incident) -> list[SlaClaim]:
+    return list(
+        db.session.scalars(
+            sa.select(SlaClaim)
+            .where(SlaClaim.incident_id == incident.id)
+            .options(selectinload(SlaClaim.organisation), selectinload(SlaClaim.incident_version))
+            .order_by(SlaClaim.id)
+        )
+    )
 
 
 def invoices_of(claim: SlaClaim) -> list[tuple[Invoice, int]]:

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import re
+from pathlib import Path
 
-from playwright.sync_api import Page, expect
+from playwright.sync_api import Locator, Page, expect
 
 from tests.factories import PASSWORD
 
@@ -34,3 +35,35 @@ def switch_language(page: Page, locale: str) -> None:
     with page.expect_navigation():
         page.locator("form.language-switch button[type=submit]").click()
     expect(page.locator("html")).to_have_attribute("lang", locale)
+
+
+def main_navigation(page: Page) -> Locator:
+    """The header's main navigation (links of the same name appear in the pages too)."""
+    return page.get_by_role("navigation", name="Main navigation")
+
+
+def screenshot_at_widths(page: Page, stem: Path, widths: tuple[int, ...] = (1280, 390)) -> None:
+    """Full-page screenshots of the current page at each width (stem-1280.png, ...), for
+    looking at the layout; the viewport is put back afterwards."""
+    stem.parent.mkdir(parents=True, exist_ok=True)
+    viewport = page.viewport_size
+    for width in widths:
+        page.set_viewport_size({"width": width, "height": viewport["height"] if viewport else 900})
+        page.screenshot(path=f"{stem}-{width}.png", full_page=True)
+    if viewport:
+        page.set_viewport_size(viewport)
+
+
+def expect_error_page(page: Page, browser_errors, path: str, status: int) -> None:
+    """Open an address that answers an error page and check its status. Chromium reports
+    the document's error status as a console error, after the navigation has finished; that
+    one message is waited for and taken off the list of browser errors, any other stays."""
+    expected = f"the server responded with a status of {status}"
+    with page.expect_console_message(lambda m: m.type == "error" and expected in m.text):
+        response = page.goto(path)
+    assert response is not None and response.status == status, (
+        f"{path} answered {response.status if response else None}, not {status}"
+    )
+    browser_errors.messages[:] = [
+        m for m in browser_errors.messages if not (expected in m and f"({page.url})" in m)
+    ]

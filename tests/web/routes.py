@@ -84,8 +84,54 @@ def post_data(endpoint: str, world: World, actor: str, *, org: str = "a") -> dic
             "effective_on": "2027-03-01",
         },
         "terms.consent": {"agree": "y"},
+        # Issue 10 (R-50..R-53). The customer's claim is for an open incident: refused (422)
+        # for those who may file, so the shared world keeps no claim from the matrix.
+        "sla.rotate_feeds": {},
+        "sla.file_claim": {"incident_id": world.ids.get(f"open_incident_{org}", 0)},
+        # Staff forms that tell customers or cannot be undone stop at their confirmation page
+        # (200) without `confirmed`, so the matrix changes nothing.
+        "staff_sla.new_incident": {**incident_form(world), "publish": "y"},
+        "staff_sla.post_update": {
+            "status": "resolved",
+            "message_ja": "復旧しました。",
+            "message_en": "Recovered.",
+        },
+        "staff_sla.correct_incident": {
+            **incident_form(world, org),
+            "reason": f"Corrected in the matrix by {actor}",
+        },
+        "staff_sla.new_maintenance": {
+            "mode": "announce",
+            "service_ids": [world.ids["service_image_works"]],
+            "title_ja": "臨時メンテナンス",
+            "title_en": "Extra maintenance",
+            "planned_start": "2027-03-10T01:00",
+            "planned_end": "2027-03-10T05:00",
+        },
+        "staff_sla.end_maintenance": {"actual_end": ""},
+        "staff_sla.review_claim": {"decision": "approve"},
+        "staff_sla.paper_claim": {"incident_id": "", "received_on": ""},
     }
     return forms[endpoint]
+
+
+def incident_form(world: World, org: str | None = None) -> dict[str, object]:
+    """The staff's incident form for W-4's outage (2027-02-03 09:00 - 2027-02-04 15:00 Tokyo,
+    recovery announced 90 minutes late), for every organisation or only A's (or B's)."""
+    return {
+        "kind": "outage",
+        "title_ja": "ストレージ障害",
+        "title_en": "Storage outage",
+        "service_ids": [world.ids["service_image_works"]],
+        "organisation_ids": "" if org is None else str(getattr(world, f"org_{org}")),
+        "started_at": "2027-02-03T09:00",
+        "ended_at": "2027-02-04T15:00",
+        "occurrence_announced_at": "2027-02-03T09:20",
+        "recovery_announced_at": "2027-02-04T16:30",
+        "status": "investigating",
+        "message_ja": "調査中です。",
+        "message_en": "Investigating.",
+    }
 
 
 def url_of(app: Flask, endpoint: str, **ids: int) -> str:
@@ -145,8 +191,46 @@ def api_body(endpoint: str, world: World, actor: str, *, org: str = "a") -> dict
         "api.submit": {"kind": "cancellation"},
         "api.withdraw": {},
         "api.usage": {"used_gb": "12.34", "measured_at": f"2027-02-{day:02d}T09:00:00+09:00"},
+        # The actor's own incident (made by api_claim_incident first): a contract takes one
+        # claim per incident, so each actor who may file gets 201, not another's 409.
+        "api.file_claim": {"incident_id": world.ids.get(f"api_claim_incident_{actor}", 0)},
     }
     return bodies[endpoint]
+
+
+def api_claim_incident(app: Flask, world: World, actor: str) -> int:
+    """An ended outage of IMAGE WORKS on 2026-12-10, 10:00-12:00 Tokyo, touching every
+    contract of the service (A's and B's), its occurrence announced 90 minutes late: ¥1,666
+    for W-1's contracts (R-51), claimable until 2027-03-10 (R-52). Made once per actor kind;
+    its billing month (2026-12) is no other test's, so the month's cap is never reached."""
+    key = f"api_claim_incident_{actor}"
+    if key not in world.ids:
+        from datetime import datetime
+
+        from portal.clock import TOKYO
+        from portal.domain.sla import IncidentKind
+        from portal.models import Service
+        from portal.services import incidents
+        from portal.services.incidents import IncidentFacts
+
+        with app.test_request_context():
+            service_id = db.session.scalar(
+                sa.select(Service.id).where(Service.code == "image_works")
+            )
+            support = Actor(db.session.get(User, world.ids["support"]))
+            facts = IncidentFacts(
+                kind=IncidentKind.OUTAGE,
+                title_ja="API障害",
+                title_en="API outage",
+                service_ids=(service_id,),
+                started_at=datetime(2026, 12, 10, 10, 0, tzinfo=TOKYO),
+                ended_at=datetime(2026, 12, 10, 12, 0, tzinfo=TOKYO),
+                occurrence_announced_at=datetime(2026, 12, 10, 11, 30, tzinfo=TOKYO),
+                recovery_announced_at=datetime(2026, 12, 10, 12, 10, tzinfo=TOKYO),
+            )
+            world.ids[key] = incidents.record(support, facts).id
+            db.session.commit()
+    return world.ids[key]
 
 
 def clear_pending_requests(app: Flask, contract_id: int) -> None:
@@ -210,6 +294,16 @@ def route_ids(app: Flask, world: World, endpoint: str, *, org: str = "a") -> dic
         ids["email_id"] = first_notice(app, world, org)
     if "version_id" in arguments:
         ids["version_id"] = upcoming_terms(app, world)
+    if "incident_id" in arguments:
+        ids["incident_id"] = sla_incident(app, world, org)
+    if "claim_id" in arguments:
+        ids["claim_id"] = sla_claim(app, world, org)
+    if "maintenance_id" in arguments:
+        ids["maintenance_id"] = sla_maintenance(app, world)
+    if "feed_token" in arguments:
+        ids["feed_token"] = feed_token(app, ids["organisation_id"])
+    if endpoint == "sla.file_claim":
+        sla_incident(app, world, org, open_=True)
     return ids
 
 
@@ -376,3 +470,90 @@ def misuse_report(app: Flask, world: World, org: str) -> int:
         db.session.add(report)
         db.session.commit()
         return report.id
+
+
+# --- issue 10: incidents, maintenance, SLA claims (R-50..R-53) ---------------------------------
+
+
+def sla_incident(app: Flask, world: World, org: str, *, open_: bool = False) -> int:
+    """W-4's outage (or, open_, one still under way), touching only A's (or B's) contracts
+    (made once per world and organisation)."""
+    from portal.services import incidents
+    from portal.services.incidents import IncidentFacts
+
+    key = f"{'open_' if open_ else ''}incident_{org}"
+    if key not in world.ids:
+        from datetime import datetime
+
+        from portal.clock import TOKYO
+        from portal.domain.sla import IncidentKind
+
+        with app.test_request_context():
+            support = Actor(db.session.get(User, world.ids["support"]))
+            started = datetime(2027, 2, 28 if open_ else 3, 9, 0, tzinfo=TOKYO)
+            facts = IncidentFacts(
+                kind=IncidentKind.OUTAGE,
+                title_ja="ストレージ障害",
+                title_en="Storage outage",
+                service_ids=(world.ids["service_image_works"],),
+                organisation_ids=(getattr(world, f"org_{org}"),),
+                started_at=started,
+                ended_at=None if open_ else datetime(2027, 2, 4, 15, 0, tzinfo=TOKYO),
+                occurrence_announced_at=started,
+                recovery_announced_at=(
+                    None if open_ else datetime(2027, 2, 4, 16, 30, tzinfo=TOKYO)
+                ),
+            )
+            world.ids[key] = incidents.record(support, facts).id
+            db.session.commit()
+    return world.ids[key]
+
+
+def sla_claim(app: Flask, world: World, org: str) -> int:
+    """A's (or B's) administrator's claim on W-4's outage (made once per world)."""
+    key = f"claim_{org}"
+    if key not in world.ids:
+        from portal.models import Incident
+        from portal.services import claims
+
+        incident_id = sla_incident(app, world, org)
+        with app.test_request_context():
+            admin = Actor(db.session.get(User, world.ids["admin" if org == "a" else "other_admin"]))
+            contract = db.session.get(Contract, getattr(world, f"contract_{org}"))
+            claim = claims.file(admin, contract, db.session.get(Incident, incident_id))
+            db.session.commit()
+            world.ids[key] = claim.id
+    return world.ids[key]
+
+
+def sla_maintenance(app: Flask, world: World) -> int:
+    """Extra maintenance announced for 2027-03-10 (made once per world)."""
+    if "maintenance" not in world.ids:
+        from datetime import datetime
+
+        from portal.clock import TOKYO
+        from portal.services import incidents
+
+        with app.test_request_context():
+            support = Actor(db.session.get(User, world.ids["support"]))
+            created = incidents.announce_maintenance(
+                support,
+                incidents.MaintenanceFacts(
+                    service_ids=(world.ids["service_image_works"],),
+                    title_ja="臨時メンテナンス",
+                    title_en="Extra maintenance",
+                    planned_start=datetime(2027, 3, 10, 1, 0, tzinfo=TOKYO),
+                    planned_end=datetime(2027, 3, 10, 5, 0, tzinfo=TOKYO),
+                ),
+            )
+            db.session.commit()
+            world.ids["maintenance"] = created.id
+    return world.ids["maintenance"]
+
+
+def feed_token(app: Flask, organisation_id: int) -> str:
+    """The secret of an organisation's feed addresses as it is now."""
+    from portal.services import feeds
+
+    with app.app_context():
+        return feeds.token_for(organisation_id)

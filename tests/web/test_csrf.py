@@ -46,6 +46,15 @@ CSRF_ACTOR = {
     "staff_terms.publish": "support",
     "organisation.information": "admin",
     "staff.retry_mail": "support",
+    "sla.rotate_feeds": "admin",
+    "sla.file_claim": "admin",
+    "staff_sla.new_incident": "support",
+    "staff_sla.post_update": "support",
+    "staff_sla.correct_incident": "support",
+    "staff_sla.new_maintenance": "support",
+    "staff_sla.end_maintenance": "support",
+    "staff_sla.review_claim": "billing",
+    "staff_sla.paper_claim": "support",
 }
 
 

@@ -53,6 +53,7 @@ OVERDUE = Redirect("/staff/invoices/overdue")
 MAIL = Redirect("/staff/mail")
 USERS = Redirect("/organisation/users")
 MISUSE = Redirect("/staff/misuse-reports")
+SYSTEM = Redirect("/system")
 
 Expected = int | Redirect
 
@@ -263,6 +264,74 @@ MATRIX: dict[tuple[str, str], tuple[Expected, ...]] = {
     ("terms.consent", "POST"):
         (LOGIN,  403,    Redirect("/terms/*"), Redirect("/terms/*"),
                                  403,    403,    403,    403,    404,    403,    404),
+    # Issue 10: System information (R-52): everyone inside the portal; an incident that
+    # touched only A is found by A's people only. Only the customer's own administrators get
+    # new feed addresses (an agent or viewing staff would end everyone's subscriptions).
+    ("sla.system", "GET"):
+        (LOGIN,  200,    200,    200,    200,    200,    200,    200,    404,    200,    404),
+    ("sla.incident", "GET"):
+        (LOGIN,  200,    200,    404,    200,    404,    200,    404,    404,    200,    404),
+    ("sla.rotate_feeds", "GET"):
+        (LOGIN,  403,    200,    200,    403,    403,    403,    403,    404,    403,    404),
+    ("sla.rotate_feeds", "POST"):
+        (LOGIN,  403,    SYSTEM, SYSTEM, 403,    403,    403,    403,    404,    403,    404),
+    # The feeds' secret address is their key: anyone who has it reads them, signed in or not.
+    ("sla.incident_feed", "GET"):
+        (200,    200,    200,    200,    200,    200,    200,    200,    200,    200,    200),
+    ("sla.maintenance_feed", "GET"):
+        (200,    200,    200,    200,    200,    200,    200,    200,    200,    200,    200),
+    # Claims (R-52): amounts, so never agencies (R-71); members and staff viewing read them;
+    # administrators and sales agents file (the claim sent is for an open incident: 422).
+    ("sla.claims", "GET"):
+        (LOGIN,  200,    200,    404,    200,    404,    403,    403,    404,    200,    404),
+    ("sla.new_claim", "GET"):
+        (LOGIN,  200,    200,    404,    200,    404,    403,    403,    404,    200,    404),
+    ("sla.file_claim", "POST"):
+        (LOGIN,  403,    422,    404,    422,    404,    403,    403,    404,    403,    404),
+    ("sla.claim", "GET"):
+        (LOGIN,  200,    200,    404,    200,    404,    403,    403,    404,    200,    404),
+    ("sla.claim_pdf", "GET"):
+        (LOGIN,  200,    200,    404,    200,    404,    403,    403,    404,    200,    404),
+    # The back office of the SLA: every staff role reads; support staff and staff
+    # administrators record incidents and maintenance and claims received on paper (R-50,
+    # R-52); billing staff and staff administrators review claims (R-53). The forms sent stop
+    # at their confirmation page (200), or are refused (422), so nothing changes.
+    ("staff_sla.incidents", "GET"):
+        (LOGIN,  404,    404,    404,    404,    404,    404,    404,    200,    403,    200),
+    ("staff_sla.new_incident", "GET"):
+        (LOGIN,  404,    404,    404,    404,    404,    404,    404,    200,    403,    403),
+    ("staff_sla.new_incident", "POST"):
+        (LOGIN,  404,    404,    404,    404,    404,    404,    404,    200,    403,    403),
+    ("staff_sla.incident", "GET"):
+        (LOGIN,  404,    404,    404,    404,    404,    404,    404,    200,    403,    200),
+    ("staff_sla.post_update", "POST"):
+        (LOGIN,  404,    404,    404,    404,    404,    404,    404,    200,    403,    403),
+    ("staff_sla.correct_incident", "GET"):
+        (LOGIN,  404,    404,    404,    404,    404,    404,    404,    200,    403,    403),
+    ("staff_sla.correct_incident", "POST"):
+        (LOGIN,  404,    404,    404,    404,    404,    404,    404,    200,    403,    403),
+    ("staff_sla.maintenance", "GET"):
+        (LOGIN,  404,    404,    404,    404,    404,    404,    404,    200,    403,    200),
+    ("staff_sla.new_maintenance", "GET"):
+        (LOGIN,  404,    404,    404,    404,    404,    404,    404,    200,    403,    403),
+    ("staff_sla.new_maintenance", "POST"):
+        (LOGIN,  404,    404,    404,    404,    404,    404,    404,    200,    403,    403),
+    ("staff_sla.maintenance_detail", "GET"):
+        (LOGIN,  404,    404,    404,    404,    404,    404,    404,    200,    403,    200),
+    ("staff_sla.end_maintenance", "POST"):
+        (LOGIN,  404,    404,    404,    404,    404,    404,    404,    422,    403,    403),
+    ("staff_sla.claims", "GET"):
+        (LOGIN,  404,    404,    404,    404,    404,    404,    404,    200,    403,    200),
+    ("staff_sla.claim", "GET"):
+        (LOGIN,  404,    404,    404,    404,    404,    404,    404,    200,    403,    200),
+    ("staff_sla.review_claim", "POST"):
+        (LOGIN,  404,    404,    404,    404,    404,    404,    404,    403,    403,    200),
+    ("staff_sla.claim_pdf", "GET"):
+        (LOGIN,  404,    404,    404,    404,    404,    404,    404,    200,    403,    200),
+    ("staff_sla.paper_claim", "GET"):
+        (LOGIN,  404,    404,    404,    404,    404,    404,    404,    200,    403,    403),
+    ("staff_sla.paper_claim", "POST"):
+        (LOGIN,  404,    404,    404,    404,    404,    404,    404,    422,    403,    403),
 }
 # fmt: on
 
@@ -324,6 +393,14 @@ def test_permission_matrix(shared, fixed_clock, endpoint, method, actor):
 # message (HOME).
 B_PEOPLE = ("other_admin", "other_sales_agent", "other_agency_agent")
 SIGNED_IN = tuple(kind for kind in ACTOR_KINDS if kind != "anonymous")
+CLAIMS = ("sla.claims", "sla.new_claim", "sla.file_claim", "sla.claim", "sla.claim_pdf")
+FEEDS = ("sla.incident_feed", "sla.maintenance_feed")
+
+
+def _b_claims(expected: Expected) -> dict[str, Expected]:
+    return {"other_admin": expected, "other_sales_agent": expected, "other_agency_agent": 403}
+
+
 MAY_SEE_OTHER: dict[tuple[str, str], dict[str, Expected]] = {
     ("contracts.detail", "GET"): {
         "other_admin": 200,
@@ -406,6 +483,30 @@ MAY_SEE_OTHER: dict[tuple[str, str], dict[str, Expected]] = {
         "other_agency_agent": 403,
         "support_viewing": 403,
     },
+    # Issue 10. An incident that touched only B: B's people see it (agencies too: no amounts).
+    ("sla.incident", "GET"): dict.fromkeys(B_PEOPLE, 200),
+    # B's feed address (B's number and B's secret) works for whoever holds it.
+    ("sla.incident_feed", "GET"): dict.fromkeys(ACTOR_KINDS, 200),
+    ("sla.maintenance_feed", "GET"): dict.fromkeys(ACTOR_KINDS, 200),
+    # B's claims: B's administrator and sales agent; B's agency never sees an amount (403).
+    ("sla.claims", "GET"): _b_claims(200),
+    ("sla.new_claim", "GET"): _b_claims(200),
+    ("sla.file_claim", "POST"): _b_claims(422),
+    ("sla.claim", "GET"): _b_claims(200),
+    ("sla.claim_pdf", "GET"): _b_claims(200),
+    # Staff see every organisation's incidents and claims: "another organisation" is not a
+    # thing here.
+    ("staff_sla.incident", "GET"): {"support": 200, "billing": 200},
+    ("staff_sla.post_update", "POST"): {"support": 200, "billing": 403},
+    ("staff_sla.correct_incident", "GET"): {"support": 200, "billing": 403},
+    ("staff_sla.correct_incident", "POST"): {"support": 200, "billing": 403},
+    ("staff_sla.maintenance_detail", "GET"): {"support": 200, "billing": 200},
+    ("staff_sla.end_maintenance", "POST"): {"support": 422, "billing": 403},
+    ("staff_sla.claim", "GET"): {"support": 200, "billing": 200},
+    ("staff_sla.review_claim", "POST"): {"support": 403, "billing": 200},
+    ("staff_sla.claim_pdf", "GET"): {"support": 200, "billing": 200},
+    ("staff_sla.paper_claim", "GET"): {"support": 200, "billing": 403},
+    ("staff_sla.paper_claim", "POST"): {"support": 422, "billing": 403},
 }
 
 
@@ -413,10 +514,12 @@ def _refused(endpoint: str, actor: str) -> Expected:
     # R-63: an unknown link answers 404 to a signed-out browser; a signed-in one goes home.
     if endpoint in ("auth.reset_password", "auth.accept_invitation"):
         return 404 if actor == "anonymous" else HOME
+    if endpoint in FEEDS:
+        return 404  # a wrong secret address is no address, signed in or not
     if actor == "anonymous":
         return LOGIN
     if actor == "support_viewing" and (
-        endpoint.startswith(("staff.", "billing.", "security."))
+        endpoint.startswith(("staff.", "billing.", "security.", "staff_sla."))
         or endpoint == "account.revoke_token"
     ):
         return 403
@@ -426,6 +529,9 @@ def _refused(endpoint: str, actor: str) -> Expected:
         "agency_agent",
         "other_agency_agent",
     ):
+        return 403
+    # Agencies may see no claim at all (amounts, R-71): 403 whatever the id.
+    if endpoint in CLAIMS and actor in ("agency_agent", "other_agency_agent"):
         return 403
     return 404
 
@@ -462,10 +568,14 @@ def test_other_organisations_ids_answer_404(shared, fixed_clock, endpoint, metho
                 "version_id",
                 "user_id",
                 "report_id",
+                "incident_id",
+                "claim_id",
+                "maintenance_id",
             ),
             MISSING_ID,
         )
         ids["token"] = "no-such-link"
+        ids["feed_token"] = "no-such-feed"
         expected = _refused(endpoint, actor)
     client = app.test_client()
     become(app, client, world, actor)
@@ -518,9 +628,11 @@ def test_matrix_actors_are_who_they_claim(shared, fixed_clock):
 # API rows run below, with tokens and JSON bodies.
 from tests.web.routes import (  # noqa: E402
     api_body,
+    api_claim_incident,
     bearer,
     make_api_tokens,
     pending_request,
+    sla_claim,
 )
 
 # fmt: off
@@ -547,6 +659,19 @@ API_MATRIX: dict[tuple[str, str], tuple[Expected, ...]] = {
         (401,    403,    200,    404,    200,    404,    200,    404,    403,    403,    403),
     ("api.usage", "POST"):
         (401,    403,    403,    404,    403,    404,    403,    404,    201,    201,    201),
+    # Issue 10 (R-50..R-53). Incidents carry no amount: everyone lists those that touched
+    # what they may see (staff: every incident).
+    ("api.incidents", "GET"):
+        (401,    200,    200,    200,    200,    200,    200,    200,    200,    200,    200),
+    # Claims: whoever may see the contract reads them, as the pages let members; agencies
+    # too, without any amount (R-71), as every other answer of the API. Administrators and
+    # sales agents file; members, agencies and staff may not (R-52 reading, R-72).
+    ("api.claims", "GET"):
+        (401,    200,    200,    404,    200,    404,    200,    404,    200,    200,    200),
+    ("api.file_claim", "POST"):
+        (401,    403,    201,    404,    201,    404,    403,    404,    403,    403,    403),
+    ("api.claim", "GET"):
+        (401,    200,    200,    404,    200,    404,    200,    404,    200,    200,    200),
 }
 # fmt: on
 
@@ -568,6 +693,9 @@ API_MAY_SEE_OTHER: dict[tuple[str, str], dict[str, Expected]] = {
     ("api.request_detail", "GET"): _seeing_b(200, 200),
     ("api.withdraw", "POST"): _seeing_b(200, 403),
     ("api.usage", "POST"): _seeing_b(403, 201),
+    ("api.claims", "GET"): _seeing_b(200, 200),
+    ("api.file_claim", "POST"): {**_seeing_b(201, 403), "other_agency_agent": 403},
+    ("api.claim", "GET"): _seeing_b(200, 200),
 }
 MATRIX.update(API_MATRIX)
 MAY_SEE_OTHER.update(API_MAY_SEE_OTHER)
@@ -580,15 +708,22 @@ def api_tokens(shared) -> dict[str, str]:
 
 def _call_api(shared, tokens, endpoint: str, method: str, actor: str, *, org: str, ids=None):
     """One API call as `actor`, on org A's or B's contract (or `ids`), from a clean state:
-    nothing pending, and a fresh pending request for the routes that take a request id."""
+    nothing pending, a fresh pending request for the routes that take a request id, the
+    organisation's claim for those that take a claim id, and an incident of the actor's own
+    to claim for."""
     app, world = shared.app, shared.world
     contract_id = world.contract_a if org == "a" else world.contract_b
     admin = world.ids["admin" if org == "a" else "other_admin"]
     clear_pending_requests(app, contract_id)
     if ids is None:
         ids = {"contract_id": contract_id}
-        if "request_id" in next(iter(app.url_map.iter_rules(endpoint))).arguments:
+        arguments = next(iter(app.url_map.iter_rules(endpoint))).arguments
+        if "request_id" in arguments:
             ids["request_id"] = pending_request(app, contract_id, admin)
+        if "claim_id" in arguments:
+            ids["claim_id"] = sla_claim(app, world, org)
+    if endpoint == "api.file_claim":
+        api_claim_incident(app, world, actor)
     url = url_of(app, endpoint, **ids)
     body = api_body(endpoint, world, actor, org=org) if method == "POST" else None
     try:
@@ -625,7 +760,7 @@ def test_api_other_organisations_ids_answer_404(
         ids = None
         expected = API_MAY_SEE_OTHER[(endpoint, method)].get(actor, refused)
     else:
-        ids = {"contract_id": MISSING_ID, "request_id": MISSING_ID}
+        ids = {"contract_id": MISSING_ID, "request_id": MISSING_ID, "claim_id": MISSING_ID}
         expected = refused
     response, context = _call_api(shared, api_tokens, endpoint, method, actor, org="b", ids=ids)
     _check(response, expected, shared.world, context)

@@ -118,7 +118,7 @@ def test_w4_from_the_incident_to_the_credit_on_the_next_invoice(app, world):
     assert "¥3,749" in text
     assert "May 4, 2027" in text  # the users of the world read English
 
-    confirm = client.get(f"/contracts/{world.contract_a}/claims/new?incident={incident_id}")
+    confirm = client.get(f"/contracts/{world.contract_a}/claims/new/{incident_id}")
     assert confirm.status_code == 200
     assert 'data-testid="claim-amount">¥3,749<' in confirm.get_data(as_text=True)
     filed = _file(client, world.contract_a, incident_id)
@@ -187,8 +187,13 @@ def test_a_credit_larger_than_the_invoice_is_carried_to_the_next_one(app, world)
     """R-53: an invoice never goes below zero; what is left waits for the next invoice."""
     _past_invoices(app)
     incident_id = _record(
-        app, world, kind="data_lost", title_en="Data lost", title_ja="データ消失",
-        ended_at="2027-02-03T09:30", recovery_announced_at="2027-02-03T09:40",
+        app,
+        world,
+        kind="data_lost",
+        title_en="Data lost",
+        title_ja="データ消失",
+        ended_at="2027-02-03T09:30",
+        recovery_announced_at="2027-02-03T09:40",
         occurrence_announced_at="2027-02-03T09:10",
     )
     client, _page = _claims(app, world)
@@ -409,7 +414,9 @@ def test_updates_are_notices_to_the_affected_organisations_operations_contacts(a
     every organisation the incident touched, through the outbox, kept under Notices."""
     with app.app_context():
         db.session.execute(
-            sa.update(sa.table("organisations", sa.column("id"), sa.column("operations_contact_email")))
+            sa.update(
+                sa.table("organisations", sa.column("id"), sa.column("operations_contact_email"))
+            )
             .where(sa.column("id") == world.org_a)
             .values(operations_contact_email="ops@alpha.example")
         )
@@ -449,7 +456,8 @@ def test_updates_are_notices_to_the_affected_organisations_operations_contacts(a
     notices_page = admin.get("/notices").get_data(as_text=True)
     # In the organisation's language (Japanese): the investigation and the resolution.
     assert notices_page.count("ストレージ障害") == 2
-    assert "[IMAGE WORKS] 調査中" in notices_page or "[IMAGE WORKS] Investigating" in notices_page
+    assert "[IMAGE WORKS] 調査中: ストレージ障害" in notices_page
+    assert "[IMAGE WORKS] 復旧: ストレージ障害" in notices_page
     system = admin.get("/system").get_data(as_text=True)
     assert "We are investigating." in system and "The service is back." in system
 
@@ -463,3 +471,65 @@ def test_incident_and_claim_pages_of_another_organisation_answer_404(app, world)
     with app.app_context():
         assert db.session.get(Incident, incident_id) is not None
         assert incident_service.current_version(db.session.get(Incident, incident_id)).version == 1
+
+
+# --- credit: once, whatever runs at once (R-53) ------------------------------------------------
+
+
+def _approve_all(app, world) -> None:
+    with app.app_context():
+        billing = Actor(db.session.get(User, world.ids["billing"]))
+        for claim in db.session.scalars(sa.select(SlaClaim).where(SlaClaim.status == "filed")):
+            claim_service.review(billing, claim, claim_service.Decision.APPROVE)
+        db.session.commit()
+
+
+def test_monthly_runs_at_once_credit_each_claim_once(app, world):
+    _past_invoices(app)
+    incident_id = _record(app, world)
+    client, _page = _claims(app, world)
+    assert _file(client, world.contract_a, incident_id).status_code == 302
+    _approve_all(app, world)
+    _at(date(2027, 3, 21))
+    start = threading.Barrier(4)
+
+    def run(_):
+        with app.app_context():
+            start.wait()
+            summary = issue_invoices(date(2027, 3, 21), batch_size=1)
+            db.session.remove()
+            return summary.issued
+
+    with ThreadPoolExecutor(4) as pool:
+        assert sum(pool.map(run, range(4))) == 2  # A's and B's invoices, once each
+    assert [c.amount for c in rows(app, SlaCredit)] == [3_749]
+    assert rows(app, SlaClaim)[0].credited_amount == 3_749
+    # Nothing is left to credit: the next month's invoice carries no credit line.
+    _at(date(2027, 4, 21))
+    with app.app_context():
+        issue_invoices(date(2027, 4, 21))
+    assert [c.amount for c in rows(app, SlaCredit)] == [3_749]
+
+
+def test_the_claims_of_one_billing_month_never_pass_its_fee(app, world):
+    """R-51: a second incident of February 2027 (data lost: F) is claimable only for what the
+    first claim leaves of F = ¥50,000."""
+    first = _record(app, world)
+    second = _record(
+        app,
+        world,
+        kind="data_lost",
+        title_en="Data lost",
+        title_ja="データ消失",
+        started_at="2027-02-10T10:00",
+        ended_at="2027-02-10T10:30",
+        occurrence_announced_at="2027-02-10T10:10",
+        recovery_announced_at="2027-02-10T10:40",
+    )
+    client, _page = _claims(app, world)
+    assert _file(client, world.contract_a, first).status_code == 302
+    page = client.get(f"/contracts/{world.contract_a}/claims").get_data(as_text=True)
+    assert "other claims of that month already take ¥3,749, so ¥46,251 is left" in page
+    assert _file(client, world.contract_a, second).status_code == 302
+    amounts = sorted(c.computed_amount for c in rows(app, SlaClaim))
+    assert amounts == [3_749, 46_251] and sum(amounts) == 50_000

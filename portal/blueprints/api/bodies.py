@@ -23,6 +23,10 @@ QUOTE_FIELDS: dict[str, tuple[type, ...]] = {
 # R-20: the notice date of a confirmed request is the day it reaches us: today, never chosen.
 REQUEST_FIELDS = {k: v for k, v in QUOTE_FIELDS.items() if k != "notice_on"}
 USAGE_FIELDS: dict[str, tuple[type, ...]] = {"used_gb": (str, int, float), "measured_at": (str,)}
+# R-52: a claim names the incident; the amount is computed, never sent.
+CLAIM_FIELDS: dict[str, tuple[type, ...]] = {"incident_id": (int,)}
+# The largest id the database keeps (a 32-bit integer column); a larger one names nothing.
+MAX_ID = 2**31 - 1
 
 
 def json_object(
@@ -44,6 +48,13 @@ def json_object(
         if value is not None and (isinstance(value, bool) or not isinstance(value, types)):
             raise bad_request(_("This value has the wrong type."), field=name)
     return body
+
+
+def record_id(body: dict[str, Any], name: str) -> int | None:
+    """The id the body names, or None when it cannot name a stored row (zero, negative, or
+    too large for the database, which would fail on it rather than find nothing)."""
+    value = body[name]
+    return value if 0 < value <= MAX_ID else None
 
 
 def choice(body: dict[str, Any]) -> Choice:

@@ -4,8 +4,18 @@ from __future__ import annotations
 
 from typing import Any
 
+from portal.blueprints.api.serialize import CLAIM_KEYS_WITHOUT_AMOUNTS
 from portal.domain.quotes import ChargeKind, RequestKind
-from portal.models import ContractStatus, RequestStatus, SalesChannel, UsageSource
+from portal.domain.sla import ClaimRefusal, CompensationKind, IncidentKind
+from portal.models import (
+    ClaimChannel,
+    ClaimStatus,
+    ContractStatus,
+    RequestStatus,
+    SalesChannel,
+    UpdateStatus,
+    UsageSource,
+)
 
 
 def _ref(name: str) -> dict[str, str]:
@@ -29,6 +39,9 @@ NULLABLE_DATE = _nullable("string", format="date")
 INSTANT = {"type": "string", "format": "date-time"}
 NULLABLE_INSTANT = _nullable("string", format="date-time")
 YEN = {"type": "integer", "minimum": 0, "description": "Japanese yen, tax excluded."}
+BILLING_MONTH_NAME = {"type": "string", "pattern": "^[0-9]{4}-[0-9]{2}$"}
+# Why an incident cannot be claimed for (R-52): the rules' refusals and a claim already filed.
+CLAIM_REFUSALS = [r.value for r in ClaimRefusal] + ["already_claimed"]
 
 AMOUNTS_NOTE = (
     "Users of agencies (取次店) never receive amounts (R-71): every property marked as an "
@@ -51,7 +64,9 @@ SCHEMAS: dict[str, Any] = {
                             "not_withdrawable, different_reading, invalid, or the code of a "
                             "refusal by the contract rules (e.g. inside_lead_time, "
                             "not_month_end, not_a_downgrade, plan_not_offered, plan_not_sold, "
-                            "contract_ended, notice_in_past, pending_request)."
+                            "contract_ended, notice_in_past, pending_request) or by the SLA "
+                            "(not_touched, incident_open, before_end, window_closed, "
+                            "nothing_to_claim, already_claimed)."
                         ),
                     },
                     "message": {
@@ -325,6 +340,216 @@ SCHEMAS: dict[str, Any] = {
             "suggested_plan": {"oneOf": [_ref("Plan"), {"type": "null"}]},
         },
     },
+    "IncidentSummary": {
+        "type": "object",
+        "description": (
+            "An incident's current facts (R-50), to the minute; a correction is a new version. "
+            "Incidents carry no amount."
+        ),
+        "required": [
+            "id",
+            "reference",
+            "version",
+            "kind",
+            "title",
+            "started_at",
+            "ended_at",
+            "occurrence_announced_at",
+            "recovery_announced_at",
+            "state",
+        ],
+        "properties": {
+            "id": {"type": "integer"},
+            "reference": {"type": "string", "pattern": "^INC-[0-9]{6,}$"},
+            "version": {"type": "integer", "minimum": 1},
+            "kind": {"type": "string", "enum": [k.value for k in IncidentKind]},
+            "title": {"type": "string", "description": "In the user's language."},
+            "started_at": INSTANT,
+            "ended_at": {**NULLABLE_INSTANT, "description": "Null while the incident is open."},
+            "occurrence_announced_at": NULLABLE_INSTANT,
+            "recovery_announced_at": NULLABLE_INSTANT,
+            "state": {"type": "string", "enum": ["open", "ended"]},
+        },
+    },
+    "IncidentUpdate": {
+        "type": "object",
+        "required": ["status", "message", "posted_at"],
+        "properties": {
+            "status": {"type": "string", "enum": [s.value for s in UpdateStatus]},
+            "message": {"type": "string", "description": "In the user's language."},
+            "posted_at": INSTANT,
+        },
+    },
+    "Incident": {
+        "allOf": [
+            _ref("IncidentSummary"),
+            {
+                "type": "object",
+                "required": ["updates"],
+                "properties": {
+                    "contract_ids": {
+                        "type": "array",
+                        "items": {"type": "integer"},
+                        "description": (
+                            "The user's contracts the incident touched. Left out for staff, "
+                            "who see every incident."
+                        ),
+                    },
+                    "updates": {
+                        "type": "array",
+                        "items": _ref("IncidentUpdate"),
+                        "description": "The public updates, newest first.",
+                    },
+                },
+            },
+        ]
+    },
+    "IncidentList": {
+        "type": "object",
+        "required": ["incidents"],
+        "properties": {"incidents": {"type": "array", "items": _ref("Incident")}},
+    },
+    "CompensationLine": {
+        "type": "object",
+        "required": ["kind", "minutes", "late_occurrence", "late_recovery"],
+        "properties": {
+            "kind": {"type": "string", "enum": [k.value for k in CompensationKind]},
+            "amount": {**YEN, "description": "Amount."},
+            "minutes": {
+                **_nullable("integer"),
+                "description": "An outage's counted minutes.",
+            },
+            "late_occurrence": {"type": "boolean"},
+            "late_recovery": {"type": "boolean"},
+        },
+    },
+    "Compensation": {
+        "type": "object",
+        "description": (
+            "What an incident is worth to a contract (R-51) and until when it can be claimed "
+            "(R-52). F is the monthly fee in force in the billing month the incident started "
+            "in; the total of a billing month never exceeds F. " + AMOUNTS_NOTE
+        ),
+        "required": [
+            "billing_month",
+            "total_minutes",
+            "counted_minutes",
+            "lines",
+            "claim_deadline",
+            "amounts_included",
+        ],
+        "properties": {
+            "billing_month": BILLING_MONTH_NAME,
+            "monthly_fee": {**YEN, "description": "Amount: F."},
+            "total_minutes": {"type": "integer", "minimum": 0},
+            "counted_minutes": {
+                "type": "integer",
+                "minimum": 0,
+                "description": "Outside maintenance windows (R-50).",
+            },
+            "lines": {"type": "array", "items": _ref("CompensationLine")},
+            "subtotal": {**YEN, "description": "Amount, before the billing month's cap."},
+            "amount": {**YEN, "description": "Amount: the compensation."},
+            "claim_deadline": {**DATE, "description": "The last day to claim (R-52)."},
+            "reasoning": {
+                "type": "array",
+                "items": {"type": "string"},
+                "description": "Amount: how it was computed, line by line, in the user's language.",
+            },
+            "amounts_included": {"type": "boolean"},
+        },
+    },
+    "ClaimOption": {
+        "type": "object",
+        "description": "An incident that touched the contract, and whether it can be claimed for.",
+        "required": ["incident", "compensation", "claimable", "refusal", "claim_id"],
+        "properties": {
+            "incident": _ref("IncidentSummary"),
+            "compensation": {
+                "oneOf": [_ref("Compensation"), {"type": "null"}],
+                "description": "Computed now; null while the incident is open.",
+            },
+            "claimable": {"type": "boolean"},
+            "refusal": {
+                "oneOf": [
+                    {
+                        "type": "object",
+                        "required": ["code", "message"],
+                        "properties": {
+                            "code": {"type": "string", "enum": CLAIM_REFUSALS},
+                            "message": {"type": "string"},
+                        },
+                    },
+                    {"type": "null"},
+                ],
+                "description": "Why it cannot be claimed for now; null when it can.",
+            },
+            "claim_id": {
+                **_nullable("integer"),
+                "description": "The claim already filed for it, if any.",
+            },
+        },
+    },
+    "ClaimInvoice": {
+        "type": "object",
+        "required": ["id", "number", "amount"],
+        "properties": {
+            "id": {"type": "integer"},
+            "number": {"type": "string"},
+            "amount": {**YEN, "description": "Amount: the part of the credit it carried."},
+        },
+    },
+    "Claim": {
+        "type": "object",
+        "description": (
+            "A claim (R-52) with the computation it keeps, the incident version it rests on, "
+            "its review and the invoices that carried its credit (R-53). The review's reason "
+            "and the invoices are left out with the amounts. " + AMOUNTS_NOTE
+        ),
+        # What every answer has, an agency's too (the serializer keeps exactly these for it).
+        "required": [*CLAIM_KEYS_WITHOUT_AMOUNTS, "amounts_included"],
+        "properties": {
+            "id": {"type": "integer"},
+            "number": {"type": "string", "pattern": "^SLA-[0-9]{6,}$"},
+            "contract_id": {"type": "integer"},
+            "incident_id": {"type": "integer"},
+            "incident_version": {"type": "integer", "minimum": 1},
+            "billing_month": BILLING_MONTH_NAME,
+            "status": {"type": "string", "enum": [s.value for s in ClaimStatus]},
+            "computed_amount": {**YEN, "description": "Amount."},
+            "approved_amount": {**_nullable("integer"), "description": "Amount."},
+            "credited_amount": {**YEN, "description": "Amount: deducted from invoices so far."},
+            "claimed_on": {**DATE, "description": "The day the claim reached the provider."},
+            "channel": {"type": "string", "enum": [c.value for c in ClaimChannel]},
+            "filed_at": INSTANT,
+            "reviewed_at": NULLABLE_INSTANT,
+            "review_reason": {"type": "string", "description": "Left out with the amounts."},
+            "compensation": _ref("Compensation"),
+            "invoices": {
+                "type": "array",
+                "items": _ref("ClaimInvoice"),
+                "description": "Left out with the amounts.",
+            },
+            "amounts_included": {"type": "boolean"},
+        },
+    },
+    "ContractClaims": {
+        "type": "object",
+        "required": ["contract_id", "can_file", "incidents", "claims"],
+        "properties": {
+            "contract_id": {"type": "integer"},
+            "can_file": {
+                "type": "boolean",
+                "description": "Whether the user may file claims (administrators, sales agents).",
+            },
+            "incidents": {
+                "type": "array",
+                "items": _ref("ClaimOption"),
+                "description": "The incidents of the last 12 months that touched the contract.",
+            },
+            "claims": {"type": "array", "items": _ref("Claim"), "description": "Newest first."},
+        },
+    },
     "QuoteBody": {
         "type": "object",
         "additionalProperties": False,
@@ -375,6 +600,13 @@ SCHEMAS: dict[str, Any] = {
             },
         },
     },
+    "ClaimBody": {
+        "type": "object",
+        "additionalProperties": False,
+        "required": ["incident_id"],
+        "description": "The amount is computed by the portal, never sent.",
+        "properties": {"incident_id": {"type": "integer"}},
+    },
 }
 
 RESPONSES: dict[str, Any] = {
@@ -384,7 +616,9 @@ RESPONSES: dict[str, Any] = {
         "headers": {"WWW-Authenticate": {"schema": {"type": "string"}, "description": "Bearer"}},
     },
     "Forbidden": _json(_ref("Error"), "The user may see the contract but not do this."),
-    "NotFound": _json(_ref("Error"), "No such contract or request, or one the user may not see."),
+    "NotFound": _json(
+        _ref("Error"), "No such contract, request or claim, or one the user may not see."
+    ),
     "Refused": _json(_ref("Error"), "The contract rules refuse it; `code` says why."),
     "Conflict": _json(_ref("Error"), "It clashes with the contract's current state."),
 }
@@ -398,6 +632,12 @@ PARAMETERS: dict[str, Any] = {
     },
     "RequestId": {
         "name": "request_id",
+        "in": "path",
+        "required": True,
+        "schema": {"type": "integer"},
+    },
+    "ClaimId": {
+        "name": "claim_id",
         "in": "path",
         "required": True,
         "schema": {"type": "integer"},
@@ -430,6 +670,7 @@ def _operation(
 
 CONTRACT = [{"$ref": "#/components/parameters/ContractId"}]
 REQUEST = [*CONTRACT, {"$ref": "#/components/parameters/RequestId"}]
+CLAIM = [*CONTRACT, {"$ref": "#/components/parameters/ClaimId"}]
 
 PATHS: dict[str, Any] = {
     "/contracts": {
@@ -523,6 +764,63 @@ PATHS: dict[str, Any] = {
             },
         ),
     },
+    "/incidents": {
+        "get": {
+            "operationId": "listIncidents",
+            "summary": (
+                "The incidents of the last 12 months, and those still open, that touched the "
+                "contracts the token's user may see (staff: every incident), with their updates."
+            ),
+            "responses": {
+                "200": _json(_ref("IncidentList"), "The incidents, newest first."),
+                "401": _response("Unauthorized"),
+            },
+        }
+    },
+    "/contracts/{contract_id}/claims": {
+        "parameters": CONTRACT,
+        "get": _operation(
+            "listClaims",
+            "The incidents that touched the contract with the compensation each is worth now "
+            "and why, and the contract's claims (R-51, R-52).",
+            {"200": _json(_ref("ContractClaims"), "The incidents and claims.")},
+        ),
+        "post": _operation(
+            "fileClaim",
+            "File a claim for an incident, with the compensation computed now (R-52).",
+            {
+                "201": {
+                    **_json(_ref("Claim"), "The claim, filed."),
+                    "headers": {
+                        "Location": {
+                            "schema": {"type": "string"},
+                            "description": "The claim's address.",
+                        }
+                    },
+                }
+            },
+            body="ClaimBody",
+            errors={
+                "400": _response("BadRequest"),
+                "403": _response("Forbidden"),
+                "409": _json(
+                    _ref("Error"),
+                    "A claim for this incident on this contract was already filed "
+                    "(already_claimed).",
+                ),
+                "422": _json(
+                    _ref("Error"),
+                    "The incident cannot be claimed for: not_touched (it did not touch the "
+                    "contract, or there is no such incident), incident_open, before_end, "
+                    "window_closed or nothing_to_claim; `field` is incident_id.",
+                ),
+            },
+        ),
+    },
+    "/contracts/{contract_id}/claims/{claim_id}": {
+        "parameters": CLAIM,
+        "get": _operation("getClaim", "One claim.", {"200": _json(_ref("Claim"), "The claim.")}),
+    },
     "/openapi.json": {
         "get": {
             "operationId": "openapi",
@@ -546,7 +844,8 @@ def document() -> dict[str, Any]:
             "title": "Contract portal API",
             "version": "1",
             "description": (
-                "Contracts of IMAGE WORKS with their calendar, quotes and requests, and usage. "
+                "Contracts of IMAGE WORKS with their calendar, quotes and requests, usage, "
+                "the incidents that touched them and SLA claims. "
                 "Authenticate with a personal API token: `Authorization: Bearer <token>`. "
                 "Messages are in the user's language unless Accept-Language asks for another "
                 "(ja, en). Dates are Tokyo business dates (R-01); instants carry their offset. "

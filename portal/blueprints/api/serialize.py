@@ -1,9 +1,9 @@
-"""The JSON of contracts, quotes, requests and usage.
+"""The JSON of contracts, quotes, requests, usage, incidents and SLA claims.
 
 R-71: agencies (取次店) act for their clients in everything but fees and invoices, so nothing
 sent to an agency's user carries an amount: monthly fees, charges, tax and totals are left
-out (quotes are copied key by key from a list of what is not an amount, so a key added to
-the quote later stays out until someone decides it may go in).
+out (quotes, compensations and claims are copied key by key from a list of what is not an
+amount, so a key added later stays out until someone decides it may go in).
 """
 
 from __future__ import annotations
@@ -14,9 +14,12 @@ from typing import Any
 
 from portal.clock import TOKYO
 from portal.domain.calendar import ContractCalendar
-from portal.models import Contract, ContractRequest, Plan, UsageReading
+from portal.models import Contract, ContractRequest, IncidentVersion, Plan, SlaClaim, UsageReading
 from portal.permissions import Actor, can_request_changes, can_see_fees
+from portal.services import claims as claim_service
 from portal.services import requests as request_service
+from portal.services.claims import Computation, Option
+from portal.services.incidents import IncidentView
 from portal.services.usage import UsageView
 
 # What of a quote an agency sees: dates, months and kinds, never an amount (R-71).
@@ -39,6 +42,31 @@ QUOTE_KEYS_WITHOUT_AMOUNTS = (
     "next_period",
 )
 CHARGE_KEYS_WITHOUT_AMOUNTS = ("kind", "tax_rate_percent", "on_new_contract", "months")
+# What of an SLA compensation and a claim an agency sees: months, minutes, grounds and dates;
+# never an amount, nor the reasoning (it states yen), the review's reason (it may) or the
+# invoices that carried the credit (R-71: invoices are not the agency's).
+COMPENSATION_KEYS_WITHOUT_AMOUNTS = (
+    "billing_month",
+    "total_minutes",
+    "counted_minutes",
+    "lines",
+    "claim_deadline",
+)
+COMPENSATION_LINE_KEYS_WITHOUT_AMOUNTS = ("kind", "minutes", "late_occurrence", "late_recovery")
+CLAIM_KEYS_WITHOUT_AMOUNTS = (
+    "id",
+    "number",
+    "contract_id",
+    "incident_id",
+    "incident_version",
+    "billing_month",
+    "status",
+    "claimed_on",
+    "channel",
+    "filed_at",
+    "reviewed_at",
+    "compensation",
+)
 
 
 def day(value: date | None) -> str | None:
@@ -197,3 +225,117 @@ def usage(view: UsageView, *, actor: Actor, locale: str) -> dict[str, Any]:
         "over_capacity": view.over_capacity,
         "suggested_plan": plan(view.suggested, locale=locale, fees=can_see_fees(actor)),
     }
+
+
+# --- incidents and SLA claims (R-50..R-53) ------------------------------------------------------
+
+
+def incident_summary(version: IncidentVersion, *, locale: str) -> dict[str, Any]:
+    """An incident's current facts (R-50): no amount, so the same for every caller."""
+    return {
+        "id": version.incident_id,
+        "reference": version.incident.reference,
+        "version": version.version,
+        "kind": version.kind.value,
+        "title": version.title(locale),
+        "started_at": instant(version.started_at),
+        "ended_at": instant(version.ended_at),
+        "occurrence_announced_at": instant(version.occurrence_announced_at),
+        "recovery_announced_at": instant(version.recovery_announced_at),
+        "state": "open" if version.ended_at is None else "ended",
+    }
+
+
+def incident(view: IncidentView, *, locale: str, contract_ids: list[int] | None) -> dict[str, Any]:
+    """An incident with its public updates, newest first; `contract_ids` are the caller's
+    contracts it touched (None for staff, who see every incident: the key is left out)."""
+    data = incident_summary(view.version, locale=locale)
+    if contract_ids is not None:
+        data["contract_ids"] = contract_ids
+    data["updates"] = [
+        {
+            "status": update.status.value,
+            "message": update.message(locale),
+            "posted_at": instant(update.posted_at),
+        }
+        for update in view.updates
+    ]
+    return data
+
+
+def compensation(computation: Computation, *, fees: bool) -> dict[str, Any]:
+    """What an incident is worth to a contract (R-51), and until when it can be claimed
+    (R-52); the reasoning is in the language of the answer."""
+    data: dict[str, Any] = {
+        "billing_month": computation.billing_month,
+        "monthly_fee": computation.monthly_fee,
+        "total_minutes": computation.total_minutes,
+        "counted_minutes": computation.counted_minutes,
+        "lines": [dict(line) for line in computation.lines],
+        "subtotal": computation.subtotal,
+        "amount": computation.amount,
+        "claim_deadline": day(computation.claim_deadline),
+        "reasoning": claim_service.explain(computation),
+    }
+    if not fees:
+        data = {k: data[k] for k in COMPENSATION_KEYS_WITHOUT_AMOUNTS}
+        data["lines"] = [
+            {k: line.get(k) for k in COMPENSATION_LINE_KEYS_WITHOUT_AMOUNTS}
+            for line in computation.lines
+        ]
+    data["amounts_included"] = fees
+    return data
+
+
+def claim_option(option: Option, *, actor: Actor, locale: str) -> dict[str, Any]:
+    """One incident that touched the contract, as the contract's claims page shows it."""
+    computation = option.computation
+    return {
+        "incident": incident_summary(option.version, locale=locale),
+        "compensation": (
+            compensation(computation, fees=can_see_fees(actor)) if computation else None
+        ),
+        "claimable": option.claimable,
+        "refusal": (
+            {
+                "code": option.refusal,
+                "message": claim_service.refusal_message(option.refusal, computation),
+            }
+            if option.refusal is not None
+            else None
+        ),
+        "claim_id": option.claim.id if option.claim is not None else None,
+    }
+
+
+def claim(found: SlaClaim, *, actor: Actor) -> dict[str, Any]:
+    """A claim as filed (R-52: the computation it keeps and the incident version it rests
+    on), its review and the invoices that carried its credit (R-53)."""
+    fees = can_see_fees(actor)
+    data: dict[str, Any] = {
+        "id": found.id,
+        "number": found.number,
+        "contract_id": found.contract_id,
+        "incident_id": found.incident_id,
+        "incident_version": found.incident_version.version,
+        "billing_month": found.billing_month,
+        "status": found.status.value,
+        "computed_amount": found.computed_amount,
+        "approved_amount": found.approved_amount,
+        "credited_amount": found.credited_amount,
+        "claimed_on": day(found.claimed_on),
+        "channel": found.channel.value,
+        "filed_at": instant(found.filed_at),
+        "reviewed_at": instant(found.reviewed_at),
+        "review_reason": found.review_reason,
+        "compensation": compensation(Computation.of_claim(found), fees=fees),
+    }
+    if fees:
+        data["invoices"] = [
+            {"id": invoice.id, "number": invoice.number, "amount": amount}
+            for invoice, amount in claim_service.invoices_of(found)
+        ]
+    else:
+        data = {k: data[k] for k in CLAIM_KEYS_WITHOUT_AMOUNTS}
+    data["amounts_included"] = fees
+    return data

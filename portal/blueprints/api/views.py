@@ -1,10 +1,13 @@
-"""/api/v1: contracts with their calendar, quotes, requests and usage, by bearer token.
+"""/api/v1: contracts with their calendar, quotes, requests, usage, incidents and SLA claims,
+by bearer token.
 
 Each view parses, loads (scoped: another organisation's id answers 404), asks permissions,
 calls one service and commits once, like the pages. Errors are ApiError (errors.py).
 """
 
 from __future__ import annotations
+
+from datetime import timedelta
 
 from flask import Blueprint, Response, request, url_for
 from flask_babel import get_locale
@@ -17,10 +20,20 @@ from portal.blueprints.api.openapi import document
 from portal.clock import clock
 from portal.domain.quotes import Refusal
 from portal.extensions import db
-from portal.models import Plan, UsageSource
-from portal.permissions import can_record_usage, can_request_changes, get_request_or_404
+from portal.models import ClaimChannel, Incident, Plan, UsageSource
+from portal.permissions import (
+    can_file_claims,
+    can_record_usage,
+    can_request_changes,
+    get_claim_or_404,
+    get_request_or_404,
+    is_staff,
+)
+from portal.services import claims as claim_service
+from portal.services import incidents as incident_service
 from portal.services import requests as request_service
 from portal.services import usage as usage_service
+from portal.services.claims import ClaimRefused
 from portal.services.errors import Conflict, NotAllowed, PortalError
 from portal.services.requests import RequestRefused
 from portal.web import client_ip
@@ -187,3 +200,95 @@ def usage(contract_id: int):
         raise ApiError(422, "invalid", str(exc), field=exc.field) from exc
     db.session.commit()
     return serialize.reading(reading), 201 if created else 200
+
+
+# --- incidents and SLA claims (R-50..R-53) ------------------------------------------------------
+
+
+@bp.get("/incidents")
+@api_view()
+def incidents():
+    """R-52: the incidents of the last 12 months (and those still open) that touched the
+    contracts the user may see; staff see every incident. Incidents carry no amount, so
+    agencies see them whole (R-71)."""
+    actor = current_api_actor()
+    now = clock.now()
+    if is_staff(actor):
+        since = now - timedelta(days=incident_service.HISTORY_DAYS)
+        return {
+            "incidents": [
+                serialize.incident(view, locale=_locale(), contract_ids=None)
+                for view in incident_service.all_for_staff()
+                if view.is_open or view.version.ended_at >= since
+            ]
+        }
+    return {
+        "incidents": [
+            serialize.incident(
+                view, locale=_locale(), contract_ids=sorted(c.id for c in view.contracts)
+            )
+            for view in incident_service.for_contracts(scope.contracts_of(actor), now)
+        ]
+    }
+
+
+@bp.get("/contracts/<int:contract_id>/claims")
+@api_view()
+def claims(contract_id: int):
+    """R-52: the incidents that touched the contract, what each is worth and why, whether it
+    can still be claimed for, and the contract's claims; agencies without amounts (R-71)."""
+    actor = current_api_actor()
+    found = scope.contract_or_404(actor, contract_id)
+    options = claim_service.options_for(found, clock.now(), clock.today())
+    return {
+        "contract_id": found.id,
+        "can_file": can_file_claims(actor),
+        "incidents": [serialize.claim_option(o, actor=actor, locale=_locale()) for o in options],
+        "claims": [serialize.claim(c, actor=actor) for c in claim_service.claims_of(found)],
+    }
+
+
+@bp.post("/contracts/<int:contract_id>/claims")
+@api_view()
+def file_claim(contract_id: int):
+    """R-52: file a claim for an incident, with the amount computed now (never sent); one per
+    contract and incident. Administrators and sales agents only (R-52 reading, R-71)."""
+    actor = current_api_actor()
+    found = scope.contract_or_404(actor, contract_id)
+    if not can_file_claims(actor):
+        raise forbidden(_("Only the customer's administrators and sales agents file claims."))
+    body = bodies.json_object(bodies.CLAIM_FIELDS, required=frozenset({"incident_id"}))
+    incident_id = bodies.record_id(body, "incident_id")
+    incident = db.session.get(Incident, incident_id) if incident_id is not None else None
+    if incident is None:
+        # Answered as an incident that did not touch the contract, so that incident ids
+        # reveal nothing: one that touched only others and one that does not exist are alike.
+        raise ApiError(
+            422,
+            "not_touched",
+            claim_service.refusal_message("not_touched"),
+            field="incident_id",
+        )
+    try:
+        created = claim_service.file(
+            actor, found, incident, ip=client_ip(), channel=ClaimChannel.API
+        )
+    except ClaimRefused as exc:
+        raise ApiError(422, exc.code, str(exc), field=exc.field or "incident_id") from exc
+    except NotAllowed as exc:
+        raise forbidden(str(exc)) from exc
+    except Conflict as exc:
+        raise ApiError(409, "already_claimed", str(exc), field="incident_id") from exc
+    except PortalError as exc:
+        raise ApiError(422, "invalid", str(exc), field=exc.field) from exc
+    db.session.commit()
+    location = url_for("api.claim", contract_id=found.id, claim_id=created.id)
+    return serialize.claim(created, actor=actor), 201, {"Location": location}
+
+
+@bp.get("/contracts/<int:contract_id>/claims/<int:claim_id>")
+@api_view()
+def claim(contract_id: int, claim_id: int):
+    actor = current_api_actor()
+    found = get_claim_or_404(scope.contract_or_404(actor, contract_id), claim_id)
+    return serialize.claim(found, actor=actor)

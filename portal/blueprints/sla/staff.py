@@ -53,8 +53,10 @@ from portal.web import back_office_actor, client_ip
 bp = Blueprint("staff_sla", __name__, url_prefix="/staff")
 
 
-def _manager() -> Actor:
-    actor = back_office_actor()
+def _manager(actor: Actor | None = None) -> Actor:
+    """Support staff and staff administrators; call after loading what the URL names, so
+    that an unknown id answers 404 to every back-office role alike."""
+    actor = actor or back_office_actor()
     if not can_manage_incidents(actor):
         abort(403, _("Only support staff and staff administrators record incidents."))
     return actor
@@ -192,7 +194,7 @@ def _incident_page(actor: Actor, found, update_form: UpdateForm, status: int = 2
         versions=sorted(found.versions, key=lambda v: v.version, reverse=True),
         updates=sorted(found.updates, key=lambda u: (u.posted_at, u.id), reverse=True),
         affected=incident_service.affected_organisations(version),
-        claims=[c for c in claim_service.claims_for_staff() if c.incident_id == found.id],
+        claims=claim_service.claims_of_incident(found),
         update_form=update_form,
         may_manage=can_manage_incidents(actor),
     ), status
@@ -202,8 +204,9 @@ def _incident_page(actor: Actor, found, update_form: UpdateForm, status: int = 2
 @login_required
 def post_update(incident_id: int):
     """Publish an update of the timeline; the affected organisations are told (R-61)."""
-    actor = _manager()
+    actor = back_office_actor()
     found = get_incident_for_staff_or_404(incident_id, actor)
+    _manager(actor)
     form = UpdateForm()
     if not form.validate_on_submit():
         return _incident_page(actor, found, form, 422)
@@ -250,8 +253,9 @@ def post_update(incident_id: int):
 @login_required
 def correct_incident(incident_id: int):
     """A correction is a new version, with its reason; claims keep the version they rest on."""
-    actor = _manager()
+    actor = back_office_actor()
     found = get_incident_for_staff_or_404(incident_id, actor)
+    _manager(actor)
     version = incident_service.current_version(found)
     if request.method == "GET":
         form = CorrectionForm(formdata=None, obj=version)
@@ -385,8 +389,9 @@ def _maintenance_page(actor: Actor, found, form: MaintenanceEndForm, status: int
 @login_required
 def end_maintenance(maintenance_id: int):
     """When the maintenance actually ended; past its announced end is downtime (R-50)."""
-    actor = _manager()
+    actor = back_office_actor()
     found = get_maintenance_for_staff_or_404(maintenance_id, actor)
+    _manager(actor)
     form = MaintenanceEndForm()
     if not form.validate_on_submit():
         return _maintenance_page(actor, found, form, 422)

@@ -158,13 +158,12 @@ def _claims_page(actor: Actor, contract: Contract, status: int = 200, error: str
     ), status
 
 
-@bp.get("/contracts/<int:contract_id>/claims/new")
+@bp.get("/contracts/<int:contract_id>/claims/new/<int:incident_id>")
 @login_required
-def new_claim(contract_id: int):
+def new_claim(contract_id: int, incident_id: int):
     """The claim before it is filed: the computation, line by line, and one button."""
     actor = _claims_actor()
     contract = get_contract_or_404(contract_id, actor)
-    incident_id = request.args.get("incident", type=int)
     option = _option(contract, incident_id)
     if option is None:
         abort(404)
