@@ -701,8 +701,8 @@ def _running_query(version: IncidentVersion) -> sa.Select[tuple[Contract]]:
     query = sa.select(Contract).where(Contract.service_id.in_(list(version.service_ids)))
     if version.organisation_ids:
         query = query.where(Contract.organisation_id.in_(list(version.organisation_ids)))
-    if version.ended_at is not None:
-        query = query.where(Contract.service_start <= tokyo_date(version.ended_at))
+    # An incident still open touches the contracts that have started by now.
+    query = query.where(Contract.service_start <= tokyo_date(version.ended_at or clock.now()))
     query = query.where(
         sa.or_(Contract.ended_on.is_(None), Contract.ended_on >= tokyo_date(version.started_at))
     )
@@ -710,8 +710,12 @@ def _running_query(version: IncidentVersion) -> sa.Select[tuple[Contract]]:
 
 
 def touched(version: IncidentVersion, contract: Contract) -> bool:
+    """R-52: whether the incident touched the contract; one still open, up to now."""
     return sla.touches(
-        scope_of(version), version.started_at, version.ended_at, contract_facts(contract)
+        scope_of(version),
+        version.started_at,
+        version.ended_at or clock.now(),
+        contract_facts(contract),
     )
 
 

@@ -187,6 +187,11 @@ def incident(incident_id: int):
 
 def _incident_page(actor: Actor, found, update_form: UpdateForm, status: int = 200):
     version = incident_service.current_version(found)
+    if version.ended_at is not None:
+        # An incident that has ended takes only a resolved update (a final report).
+        update_form.status.choices = [
+            c for c in update_form.status.choices if c.value == UpdateStatus.RESOLVED.value
+        ]
     return render_template(
         "sla/staff_incident.html",
         incident=found,
