@@ -147,14 +147,26 @@ def claims(contract_id: int):
     return _claims_page(actor, contract)
 
 
-def _claims_page(actor: Actor, contract: Contract, status: int = 200, error: str = ""):
+def _claims_page(
+    actor: Actor,
+    contract: Contract,
+    status: int = 200,
+    error: str = "",
+    incident_id: int | None = None,
+):
+    """The claims page; a refused claim's message stands in the card of its incident (or at
+    the top when the incident is not on the page)."""
+    options = claim_service.options_for(contract, clock.now(), clock.today())
+    in_card = any(o.incident.id == incident_id for o in options)
     return render_template(
         "sla/claims.html",
         contract=contract,
-        options=claim_service.options_for(contract, clock.now(), clock.today()),
+        options=options,
         claims=claim_service.claims_of(contract),
         may_file=can_file_claims(actor),
-        error=error,
+        error=error if not in_card else "",
+        card_error=error if in_card else "",
+        error_incident_id=incident_id,
     ), status
 
 
@@ -215,10 +227,10 @@ def file_claim(contract_id: int):
         abort(403, str(exc))
     except Conflict as exc:
         db.session.rollback()
-        return _claims_page(actor, contract, 409, str(exc))
+        return _claims_page(actor, contract, 409, str(exc), incident.id)
     except PortalError as exc:
         db.session.rollback()
-        return _claims_page(actor, contract, 422, str(exc))
+        return _claims_page(actor, contract, 422, str(exc), incident.id)
     flash(_("Your claim was filed. We will review it and tell you the result."), "success")
     return redirect(url_for("sla.claim", contract_id=contract.id, claim_id=created.id))
 
