@@ -92,6 +92,12 @@ def load(today: date) -> bool:
             registration_number="T1234567890123",
             address="〒100-0005 東京都千代田区丸の内1-1-1（デモ）",
             phone="03-0000-0000",
+            contact_email="billing@imageworks-provider.example",
+            bank_name="デモ銀行",
+            bank_branch="本店営業部",
+            bank_account_type="ordinary",
+            bank_account_number="1234567",
+            bank_account_holder_kana="カ）イメージワークスデモ",
         )
     )
     image_works = Service(

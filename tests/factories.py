@@ -42,7 +42,16 @@ def password_hash() -> str:
 def add_catalog() -> dict[str, Plan]:
     db.session.add(
         Provider(
-            name_ja="テスト提供者", name_en="Test Provider", registration_number="T1234567890123"
+            name_ja="テスト提供者",
+            name_en="Test Provider",
+            registration_number="T1234567890123",
+            address="東京都千代田区丸の内1-1-1",
+            phone="03-1234-5678",
+            bank_name="テスト銀行",
+            bank_branch="本店",
+            bank_account_type="ordinary",
+            bank_account_number="7654321",
+            bank_account_holder_kana="テストテイキヨウシヤ",
         )
     )
     service = Service(code="image_works", name_ja="IMAGE WORKS", name_en="IMAGE WORKS")

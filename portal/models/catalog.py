@@ -27,9 +27,38 @@ class Provider(Base):
     registration_number: Mapped[str] = mapped_column(sa.String(14))
     address: Mapped[str] = mapped_column(sa.String(300), default="")
     phone: Mapped[str] = mapped_column(sa.String(40), default="")
+    contact_email: Mapped[str] = mapped_column(
+        sa.String(254), default="", server_default=sa.text("''")
+    )
+    # R-44: the account customers pay into by bank transfer, printed on every invoice.
+    bank_name: Mapped[str] = mapped_column(sa.String(100), default="", server_default=sa.text("''"))
+    bank_branch: Mapped[str] = mapped_column(
+        sa.String(100), default="", server_default=sa.text("''")
+    )
+    bank_account_type: Mapped[str] = mapped_column(
+        sa.String(20), default="ordinary", server_default="ordinary"
+    )  # ordinary (普通) or current (当座)
+    bank_account_number: Mapped[str] = mapped_column(
+        sa.String(20), default="", server_default=sa.text("''")
+    )
+    bank_account_holder_kana: Mapped[str] = mapped_column(
+        sa.String(100), default="", server_default=sa.text("''")
+    )
 
     def name(self, locale: str) -> str:
         return self.name_ja if locale == "ja" else self.name_en
+
+    def bank_account(self) -> dict[str, str]:
+        """R-44: the bank account as an invoice freezes it at issue (empty: none set)."""
+        if not (self.bank_name and self.bank_account_number):
+            return {}
+        return {
+            "bank": self.bank_name,
+            "branch": self.bank_branch,
+            "type": self.bank_account_type,
+            "number": self.bank_account_number,
+            "holder_kana": self.bank_account_holder_kana,
+        }
 
 
 class Service(Base):

@@ -95,6 +95,12 @@ class Invoice(Base):
     provider_name: Mapped[str] = mapped_column(sa.String(200))
     provider_registration_number: Mapped[str] = mapped_column(sa.String(14))
     provider_address: Mapped[str] = mapped_column(sa.String(300), default="")
+    provider_phone: Mapped[str] = mapped_column(
+        sa.String(40), default="", server_default=sa.text("''")
+    )
+    # the account to pay into by bank transfer, as it was on the day of issue (None on
+    # invoices issued before the portal kept it).
+    provider_bank: Mapped[dict[str, str] | None] = mapped_column(sa.JSON)
     # Integer yen; a credit note's amounts are positive and mean money returned.
     subtotal: Mapped[int]
     tax_total: Mapped[int]

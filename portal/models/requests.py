@@ -95,6 +95,23 @@ class ContractRequest(Base):
         return Quote.from_json(self.quote, self.contract.anchor_day)
 
 
+class RequestDocument(Base):
+    """The PDF a request's customer keeps (R-32): its confirmation, rendered once when it was
+    confirmed, and its withdrawal, rendered once when it was withdrawn; stored with their
+    SHA-256 and served as stored, like invoices (R-42). Never changed (migration 0006)."""
+
+    __tablename__ = "request_documents"
+    __table_args__ = (sa.UniqueConstraint("request_id", "kind"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    request_id: Mapped[int] = mapped_column(sa.ForeignKey("contract_requests.id"), index=True)
+    kind: Mapped[str] = mapped_column(sa.String(20))  # confirmation, withdrawal
+    locale: Mapped[str] = mapped_column(sa.String(5))
+    pdf: Mapped[bytes] = mapped_column(sa.LargeBinary, deferred=True)
+    pdf_sha256: Mapped[str] = mapped_column(sa.String(64))
+    created_at: Mapped[datetime] = mapped_column(default=now)
+
+
 class LedgerCharge(Base):
     """A one-off charge waiting for the invoice of its billing month (R-11, R-12, R-21, R-22)."""
 

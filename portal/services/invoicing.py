@@ -447,6 +447,8 @@ def _invoice_row(
         "provider_name": provider.name(locale),
         "provider_registration_number": provider.registration_number,
         "provider_address": provider.address,
+        "provider_phone": provider.phone,
+        "provider_bank": provider.bank_account(),  # how to pay, as it is today
         "subtotal": sums.subtotal,
         "tax_total": sums.tax_total,
         "total": sums.total,
