@@ -184,6 +184,12 @@ def can_issue_credit_notes(actor: Actor) -> bool:
     return can_manage_billing(actor)
 
 
+def can_change_provider_settings(actor: Actor) -> bool:
+    """The issuer's name, registration number, contact and bank account (R-40, R-44): staff
+    administrators change them; every back-office role reads them."""
+    return _staff_in(actor, StaffRole.ADMINISTRATOR)
+
+
 def can_onboard(actor: Actor) -> bool:
     return _staff_in(actor, StaffRole.SUPPORT, StaffRole.ADMINISTRATOR)
 

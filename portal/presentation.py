@@ -6,7 +6,7 @@ from datetime import date, datetime
 from typing import Any
 
 from flask import Flask, g
-from flask_babel import format_date, format_datetime, get_locale
+from flask_babel import format_date, get_locale
 from flask_babel import gettext as _
 
 from portal import permissions
@@ -26,8 +26,9 @@ def long_date(day: date | None) -> str:
 
 
 def tokyo_datetime(instant: datetime | None) -> str:
-    """Instants are stored in UTC and shown in Tokyo time (R-01)."""
-    return "" if instant is None else format_datetime(instant, format="medium")
+    """Instants are stored in UTC and shown in Tokyo time (R-01), to the minute, as dates are
+    written everywhere: 2027年3月1日 10:00, March 1, 2027 10:00."""
+    return tokyo_minute(instant)
 
 
 def tokyo_minute(instant: datetime | None) -> str:

@@ -19,6 +19,9 @@ from flask import (
 )
 from flask_babel import gettext as _
 from flask_login import current_user, logout_user
+from flask_wtf import FlaskForm
+from wtforms import Field
+from wtforms.meta import DefaultMeta
 
 from portal.extensions import db, login_manager
 from portal.models import AccountEntry, User, UserSession
@@ -185,7 +188,28 @@ def end_browser_session() -> None:
         session["locale"] = locale
 
 
+def _render_field(meta: DefaultMeta, field: Field, render_kw: dict) -> str:
+    """How every form field is written, so that each page is valid HTML (issue 11):
+
+    - the hidden CSRF token carries no id: nothing labels it, and with WTForms' id="csrf_token"
+      a page of several forms (the header's language switch and sign-out among them) repeats
+      an id;
+    - a single <select> is marked required only when its first option is an empty
+      placeholder, as HTML asks; one whose first option is a value always sends one, and the
+      server checks it anyway.
+    """
+    if field.type == "CSRFTokenField":
+        render_kw = {**render_kw, "id": False}
+    elif field.type == "SelectField" and field.flags.required and "required" not in render_kw:
+        first = next(iter(field.iter_choices()), None)
+        if first is None or str(first[0]) != "" or field.has_groups():
+            render_kw = {**render_kw, "required": False}
+    return DefaultMeta.render_field(meta, field, render_kw)
+
+
 def register_request_hooks(app: Flask) -> None:
+    # Every form of the portal is a FlaskForm: one hook writes all their fields (see above).
+    FlaskForm.Meta.render_field = _render_field  # type: ignore[method-assign]
     app.before_request(_load_actor)
     app.after_request(_record_entry_request)
     app.after_request(_security_headers)

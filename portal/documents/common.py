@@ -6,6 +6,7 @@ catalog holds, so they live here as plain functions of the document's locale.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from datetime import date, datetime
 from functools import partial
@@ -16,6 +17,7 @@ from flask_babel import gettext as _
 from reportlab.lib import colors
 from reportlab.lib.pagesizes import A4
 from reportlab.lib.units import mm
+from reportlab.pdfbase.pdfmetrics import stringWidth
 from reportlab.pdfgen.canvas import Canvas
 from reportlab.platypus import SimpleDocTemplate
 from reportlab.platypus.flowables import Flowable
@@ -141,3 +143,48 @@ def build_pdf(
 
     template.build(story, canvasmaker=partial(PagedCanvas, footer=draw))
     return buffer.getvalue()
+
+
+# Where a Japanese address may break (besides a space), so that no name is split: after the
+# prefecture, after a city, ward or county name (市川市|八幡, 町田市|原町田; not 四日市|市), and
+# before the building that follows the block number (1-1-1|サンプルビル, 1号|ビル).
+_PREFECTURE = re.compile(r"北海道|東京都|京都府|大阪府|[^\s\d０-９]{2,3}県")
+_MUNICIPALITY_END = re.compile(r"(?<=[^\s都道府県市区郡町村][市区郡])(?=[^\s\d０-９市区郡町村])")
+_BUILDING_START = re.compile(
+    r"(?:[\d０-９][-－‐−][\d０-９]{1,4}|[\d０-９]号|番地)(?=[^\s\d０-９\-－‐−号番地丁目の,，.、。)）])"
+)
+
+
+def _address_pieces(text: str) -> list[str]:
+    """The address cut where a line may end; a piece that starts a new word keeps its space."""
+    pieces: list[str] = []
+    for index, word in enumerate(text.split()):
+        cuts = {m.start() for m in _MUNICIPALITY_END.finditer(word)}
+        cuts |= {m.end() for m in _BUILDING_START.finditer(word)}
+        prefecture = _PREFECTURE.match(word)
+        if prefecture:
+            cuts.add(prefecture.end())
+        bounds = [0, *sorted(c for c in cuts if 0 < c < len(word)), len(word)]
+        parts = [word[a:b] for a, b in zip(bounds, bounds[1:], strict=False)]
+        pieces.extend([(" " if index else "") + parts[0], *parts[1:]])
+    return pieces
+
+
+def address_lines(text: str, width: float, font_name: str, size: float) -> list[str]:
+    """An address set in lines of at most `width` points, broken only where an address may
+    break (_address_pieces), never inside a name. A piece longer than a whole line stays one
+    line (a wrapping Paragraph then breaks it)."""
+    if stringWidth(text, font_name, size) <= width:
+        return [text]
+    lines: list[str] = []
+    current = ""
+    for piece in _address_pieces(text):
+        candidate = current + piece
+        if current and stringWidth(candidate, font_name, size) > width:
+            lines.append(current)
+            current = piece.lstrip()
+        else:
+            current = candidate
+    if current:
+        lines.append(current)
+    return lines

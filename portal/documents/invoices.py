@@ -41,6 +41,7 @@ from portal.documents.common import (
     MUTED,
     SHADE,
     WIDTH,
+    address_lines,
     billing_month_parts,
     build_pdf,
     format_day,
@@ -91,6 +92,30 @@ class InvoiceLineDocument:
 
 
 @dataclass(frozen=True)
+class BankAccount:
+    """R-44: the account to pay into by bank transfer, as frozen on the invoice at issue."""
+
+    bank: str
+    branch: str
+    type: str  # "ordinary" (普通) or "current" (当座)
+    number: str
+    holder_kana: str
+
+    @classmethod
+    def of(cls, frozen: dict[str, str] | None) -> BankAccount | None:
+        """From Invoice.provider_bank (None or empty for invoices issued without one)."""
+        if not frozen:
+            return None
+        return cls(
+            bank=frozen.get("bank", ""),
+            branch=frozen.get("branch", ""),
+            type=frozen.get("type", "ordinary"),
+            number=frozen.get("number", ""),
+            holder_kana=frozen.get("holder_kana", ""),
+        )
+
+
+@dataclass(frozen=True)
 class ReturnsAtRate:
     """R-53: at one tax rate of an invoice with credit lines, what was charged and what was
     returned, each with its tax. The tax is computed once, on the total after returns, so the
@@ -133,6 +158,8 @@ class InvoiceDocument:
     original_issued_on: date | None = None
     reason: str = ""  # why a credit note was issued
     returns: tuple[ReturnsAtRate, ...] = ()  # one row per rate with credit lines (R-53)
+    provider_phone: str = ""  # the issuer's phone, as on the day of issue
+    provider_bank: BankAccount | None = None  # R-44: how to pay by bank transfer
 
     def __post_init__(self) -> None:
         if self.locale not in LOCALES:
@@ -234,6 +261,12 @@ def invoice_document(invoice: Invoice) -> InvoiceDocument:
         original_number=original.number if original is not None else None,
         original_issued_on=original.issued_on if original is not None else None,
         reason=invoice.reason or "",
+        provider_phone=invoice.provider_phone or "",
+        provider_bank=(
+            BankAccount.of(invoice.provider_bank)
+            if DocumentKind(invoice.kind) == DocumentKind.INVOICE
+            else None
+        ),
     )
 
 
@@ -398,6 +431,13 @@ class _Renderer:
         style = _paragraph_style(self.doc.locale, size)
         return Paragraph("<br/>".join(escape(line) for line in lines), style)
 
+    def address(self, text: str, width: float) -> list[str]:
+        """An address in the lines of a cell `width` wide, broken between its parts, never
+        inside a name (the issuer's address broke mid-word when wrapped anywhere)."""
+        if not text:
+            return []
+        return address_lines(text, width - 2 * _PADDING, FONT_NAME, _SIZE)
+
     def day(self, value: date) -> str:
         return format_day(value, self.doc.locale)
 
@@ -425,10 +465,18 @@ class _Renderer:
             subtitle = _("Qualified invoice and qualified return invoice")
         else:
             subtitle = _("Qualified invoice")
-        issuer = "\n".join(
-            line for line in (doc.provider_name, self.registration(), doc.provider_address) if line
-        )
         title_width, issuer_width = _HEADER_WIDTHS
+        phone = _("Tel. %(phone)s", phone=doc.provider_phone) if doc.provider_phone else ""
+        issuer = "\n".join(
+            line
+            for line in (
+                doc.provider_name,
+                self.registration(),
+                *self.address(doc.provider_address, issuer_width),
+                phone,
+            )
+            if line
+        )
         rows = [
             [self.cell(self.title(), title_width, _TITLE), self.cell(issuer, issuer_width)],
             [subtitle, ""],
@@ -447,12 +495,11 @@ class _Renderer:
     def transaction(self) -> list[Flowable]:
         """R-40: the transaction period; for a credit note, the invoice it corrects and why."""
         doc = self.doc
-        period = _(
-            "billing month %(month)s (%(start)s – %(end)s)",
-            month=doc.billing_month,
-            start=self.day(doc.period_start),
-            end=self.day(doc.period_end),
+        # "2027年5月度（2027年4月21日～2027年5月20日）", "billing month 2027-05 (21 April …)".
+        month, days = billing_month_parts(
+            doc.billing_month, doc.period_start, doc.period_end, doc.locale
         )
+        period = f"{month}{days}" if doc.locale == "ja" else f"{month} {days}"
         rows = [(_("Transaction period"), period)]
         if doc.is_credit_note:
             assert doc.original_issued_on is not None  # the document checks it
@@ -485,7 +532,8 @@ class _Renderer:
             mark = "〒" if doc.locale == "ja" else ""
             recipient.append(mark + doc.recipient_postal_code)
         if doc.recipient_address:
-            recipient.append(self.cell(doc.recipient_address, recipient_width))
+            address = "\n".join(self.address(doc.recipient_address, recipient_width))
+            recipient.append(self.cell(address, recipient_width))
         facts = self.facts()
         rows = [
             [
@@ -520,6 +568,56 @@ class _Renderer:
             style=_AMOUNT_DUE,
         )
         return [table, Spacer(1, 6 * mm)]
+
+    def bank_transfer(self) -> list[Flowable]:
+        """R-44: how to pay by bank transfer: the account as frozen at issue (bank, branch,
+        account type in words, number, holder in kana) and the day to pay by."""
+        doc = self.doc
+        bank = doc.provider_bank
+        if doc.is_credit_note or bank is None:
+            return []
+        kind = _("Current account") if bank.type == "current" else _("Ordinary account")
+        label_width = _LABEL_WIDTH
+        value_width = (WIDTH - 2 * _LABEL_WIDTH) / 2
+        widths = [label_width, value_width, label_width, value_width]
+        wide = WIDTH - label_width
+        rows: list[list[str | Paragraph]] = [
+            [self.cell(_("Payment by bank transfer"), WIDTH), "", "", ""],
+            [
+                self.cell(_("Bank"), label_width),
+                self.cell(bank.bank, value_width),
+                self.cell(_("Branch"), label_width),
+                self.cell(bank.branch, value_width),
+            ],
+            [
+                self.cell(_("Account type"), label_width),
+                self.cell(kind, value_width),
+                self.cell(_("Account number"), label_width),
+                bank.number,
+            ],
+            [
+                self.cell(_("Account holder"), label_width),
+                self.cell(bank.holder_kana, wide),
+                "",
+                "",
+            ],
+            [self.cell(_("Transfer by"), label_width), self.day(doc.due_on), "", ""],
+        ]
+        style = TableStyle(
+            [
+                *_BASE,
+                ("SPAN", (0, 0), (-1, 0)),
+                ("LEFTPADDING", (0, 0), (0, 0), 0),
+                ("SPAN", (1, 3), (-1, 3)),
+                ("SPAN", (1, 4), (-1, 4)),
+                ("BACKGROUND", (0, 1), (0, -1), SHADE),
+                ("BACKGROUND", (2, 1), (2, 2), SHADE),
+                ("LINEABOVE", (0, 1), (-1, 1), 0.4, GRID),
+                ("LINEBELOW", (0, 1), (-1, -1), 0.4, GRID),
+            ]
+        )
+        table = Table(rows, colWidths=widths, hAlign="LEFT", style=style)
+        return [KeepTogether([table]), Spacer(1, 6 * mm)]
 
     def lines(self) -> list[Flowable]:
         """The lines with their rates, reduced-rate lines marked (R-40), and the totals."""
@@ -732,6 +830,7 @@ class _Renderer:
             *self.parties(),
             *self.transaction(),
             *self.amount_due(),
+            *self.bank_transfer(),
             *self.lines(),
             *self.returns(),
             *self.tax(),

@@ -1,9 +1,11 @@
-"""The PDF of a request's quote or confirmation: plan change, cancellation, renewal (R-32).
+"""The PDF of a request's quote, confirmation or withdrawal: plan change, cancellation, renewal.
 
 `render_request_pdf()` sets out everything a `Quote` holds for its kind (dates, charges, tax
 per rate, the invoice that will carry them) with the provider, the customer and who made the
-request from where (R-20 reading). It takes plain values only, so the same input renders the
-same bytes, and an agency's copy can leave out every amount.
+request from where (R-20 reading, R-32). A withdrawal (R-23) is its own document: what was
+withdrawn, by whom and when, and that nothing is billed. It takes plain values only, so the
+same input renders the same bytes, and an agency's copy can leave out every amount (R-71).
+Rule IDs stay in this code: the customer reads what each rule says, never its number.
 
 Strings go through Flask-Babel in the document's locale; the caller renders within an app
 context (it may also wrap the call in `force_locale`).
@@ -28,7 +30,14 @@ from reportlab.platypus import Paragraph, SimpleDocTemplate, Spacer, Table, Tabl
 from reportlab.platypus.flowables import Flowable
 
 from portal.documents.common import GRID as _GRID
-from portal.documents.common import LOCALES, format_day, format_instant, format_rate, format_yen
+from portal.documents.common import (
+    LOCALES,
+    billing_month_parts,
+    format_day,
+    format_instant,
+    format_rate,
+    format_yen,
+)
 from portal.documents.common import MARGIN as _MARGIN
 from portal.documents.common import MUTED as _MUTED
 from portal.documents.common import PAGE as _PAGE
@@ -45,26 +54,6 @@ _KIND_LABELS = {
     RequestKind.NON_RENEWAL: _l("Notice against renewal"),
     RequestKind.AGENCY_RENEWAL: _l("Agency renewal application"),
 }
-
-# The rules each kind of request applies; R-32 (quote first) is added on quotes.
-_KIND_RULES = {
-    RequestKind.UPGRADE: ("R-20", "R-21"),
-    RequestKind.DOWNGRADE: ("R-22",),
-    RequestKind.CANCELLATION: ("R-30", "R-31"),
-    RequestKind.NON_RENEWAL: ("R-05",),
-    RequestKind.AGENCY_RENEWAL: ("R-06",),
-}
-
-# The rule that sets how far ahead the notice must reach the provider.
-_NOTICE_RULES = {
-    RequestKind.UPGRADE: "R-20",
-    RequestKind.DOWNGRADE: "R-22",
-    RequestKind.CANCELLATION: "R-30",
-    RequestKind.NON_RENEWAL: "R-05",
-    RequestKind.AGENCY_RENEWAL: "R-06",
-}
-
-_RULE_WIDTH = 18 * mm
 
 
 @dataclass(frozen=True)
@@ -87,8 +76,10 @@ class RequestDocument:
     reference: str | None = None  # the confirmed request's reference, e.g. "R-000123"
     acting_agent: str | None = None  # the agent who acted for the customer, if one did
     requested_from: str | None = None  # IP address the request came from (R-20 reading)
-    status: str | None = None  # the request's status, already in the document's language
-    show_amounts: bool = True  # False for agencies, who never see fees
+    show_amounts: bool = True  # False for agencies, who never see fees (R-71)
+    # A withdrawal (R-23): issued_at is when it was withdrawn; who withdrew it.
+    withdrawn_by: str | None = None
+    withdrawing_agent: str | None = None  # the agent who withdrew it for the customer
 
     def __post_init__(self) -> None:
         if self.locale not in LOCALES:
@@ -97,13 +88,25 @@ class RequestDocument:
             raise ValueError("issued_at must be timezone-aware")
         if self.is_confirmation and not self.reference:
             raise ValueError("a confirmation needs the request's reference")
+        if self.withdrawn_by and not self.is_confirmation:
+            raise ValueError("only a confirmed request can be withdrawn")
+
+    @property
+    def is_withdrawal(self) -> bool:
+        return self.withdrawn_by is not None
+
+    @property
+    def amounts(self) -> bool:
+        """Whether amounts are printed: a withdrawal bills nothing, so it prints none."""
+        return self.show_amounts and not self.is_withdrawal
 
 
 # --- the document -----------------------------------------------------------------------
 
 
 def render_request_pdf(doc: RequestDocument) -> bytes:
-    """The A4 PDF of a request's quote (R-32) or confirmation, in `doc.locale`.
+    """The A4 PDF of a request's quote (R-32), confirmation or withdrawal (R-23), in
+    `doc.locale`.
 
     The same document gives the same bytes (reportlab's invariant mode fixes the timestamps
     and the file id), so a stored copy can be checked against a new rendering.
@@ -111,6 +114,10 @@ def render_request_pdf(doc: RequestDocument) -> bytes:
     font = register_fonts()
     with force_locale(doc.locale):
         return _Renderer(doc, font).render()
+
+
+# A fact: its label and its value, one row of a two-column table.
+Fact = tuple[str, str]
 
 
 class _Renderer:
@@ -126,8 +133,6 @@ class _Renderer:
         self.small = ParagraphStyle(
             "small", parent=self.body, fontSize=7, leading=9, textColor=_MUTED
         )
-        # Rule IDs break between IDs, never inside one ("R-4" / "1").
-        self.rule_style = ParagraphStyle("rule", parent=self.small, wordWrap=None)
         self.title = ParagraphStyle(
             "title", parent=self.body, fontSize=16, leading=22, spaceAfter=2
         )
@@ -145,19 +150,17 @@ class _Renderer:
     def day(self, value: date) -> str:
         return format_day(value, self.doc.locale)
 
+    def month_name(self, name: str) -> str:
+        """R-02: "2027年2月度" in Japanese, "billing month 2027-02" in English."""
+        first = date(int(name[:4]), int(name[5:7]), 1)  # the days are not part of the name
+        return billing_month_parts(name, first, first, self.doc.locale)[0]
+
     def month(self, value: BillingMonth) -> str:
-        return _(
-            "billing month %(month)s (%(start)s – %(end)s)",
-            month=value.name,
-            start=self.day(value.start),
-            end=self.day(value.end),
-        )
+        name, days = billing_month_parts(value.name, value.start, value.end, self.doc.locale)
+        return f"{name} {days}" if self.doc.locale == "en" else f"{name}{days}"
 
     def months(self, count: int) -> str:
         return ngettext("%(num)d billing month", "%(num)d billing months", count)
-
-    def rule(self, *ids: str) -> Paragraph:
-        return self.p(" ".join(ids), self.rule_style)
 
     def table(
         self, rows: list[list[Flowable]], widths: list[float], extra: list | None = None
@@ -177,13 +180,12 @@ class _Renderer:
         )
         return table
 
-    def facts(self, rows: list[tuple[str, str, tuple[str, ...]]]) -> Table:
-        """Label, value and rule IDs, one fact a row."""
+    def facts(self, rows: list[Fact]) -> Table:
+        """Label and value, one fact a row."""
         label_width = 72 * mm
-        widths = [label_width, _WIDTH - label_width - _RULE_WIDTH, _RULE_WIDTH]
         return self.table(
-            [[self.p(label), self.p(value), self.rule(*ids)] for label, value, ids in rows],
-            widths,
+            [[self.p(label), self.p(value)] for label, value in rows],
+            [label_width, _WIDTH - label_width],
             [("BACKGROUND", (0, 0), (0, -1), _SHADE)],
         )
 
@@ -191,13 +193,14 @@ class _Renderer:
 
     def heading_text(self) -> str:
         kind = str(_KIND_LABELS[self.quote.kind])
+        if self.doc.is_withdrawal:
+            return _("Withdrawal of a request: %(kind)s", kind=kind)
         if self.doc.is_confirmation:
             return _("Request confirmation: %(kind)s", kind=kind)
         return _("Quote: %(kind)s", kind=kind)
 
     def header(self) -> list[Flowable]:
         doc = self.doc
-        rules = _KIND_RULES[self.quote.kind] + (() if doc.is_confirmation else ("R-32",))
         provider = "\n".join(
             [
                 doc.provider_name,
@@ -205,15 +208,17 @@ class _Renderer:
                 doc.provider_address,
             ]
         )
-        meta: list[tuple[str, str, tuple[str, ...]]] = [
-            (_("Issued"), format_instant(doc.issued_at, doc.locale), ())
-        ]
+        if doc.is_withdrawal:
+            when = _("Withdrawal received")
+        elif doc.is_confirmation:
+            when = _("Request received")
+        else:
+            when = _("Issued")
+        meta: list[Fact] = [(when, format_instant(doc.issued_at, doc.locale))]
         if doc.reference:
-            meta.append((_("Reference"), doc.reference, ()))
-        if doc.status:
-            meta.append((_("Status"), doc.status, ()))
+            meta.append((_("Reference"), doc.reference))
         top = Table(
-            [[[self.p(self.heading_text(), self.title), self.rule(*rules)], self.p(provider)]],
+            [[self.p(self.heading_text(), self.title), self.p(provider)]],
             colWidths=[_WIDTH * 0.58, _WIDTH * 0.42],
             hAlign="LEFT",
         )
@@ -231,176 +236,153 @@ class _Renderer:
 
     def customer(self) -> list[Flowable]:
         doc = self.doc
-        rows: list[tuple[str, str, tuple[str, ...]]] = [
-            (_("Customer"), doc.organisation_name, ()),
-            (_("Contract"), _("Contract no. %(id)d", id=doc.contract_id), ()),
-            (_("Service"), doc.service_name, ()),
-            (_("Current plan"), doc.current_plan_name, ()),
+        rows: list[Fact] = [
+            (_("Customer"), doc.organisation_name),
+            (_("Contract"), _("Contract no. %(id)d", id=doc.contract_id)),
+            (_("Service"), doc.service_name),
+            (_("Current plan"), doc.current_plan_name),
         ]
         if doc.target_plan_name:
-            rows.append((_("New plan"), doc.target_plan_name, ()))
+            rows.append((_("New plan"), doc.target_plan_name))
         if doc.is_confirmation:
-            rows.append((_("Requested by"), doc.requested_by, ("R-20",)))
+            rows.append((_("Requested by"), doc.requested_by))
         else:
-            rows.append((_("Quote requested by"), doc.requested_by, ()))
+            rows.append((_("Quote requested by"), doc.requested_by))
         if doc.acting_agent:
-            rows.append((_("Made by an agent for the customer"), doc.acting_agent, ()))
+            rows.append((_("Made by an agent for the customer"), doc.acting_agent))
         if doc.requested_from:
-            rows.append((_("IP address of the request"), doc.requested_from, ("R-20",)))
+            rows.append((_("IP address of the request"), doc.requested_from))
+        if doc.withdrawn_by:
+            rows.append((_("Withdrawn by"), doc.withdrawn_by))
+        if doc.withdrawing_agent:
+            rows.append((_("Withdrawn by an agent for the customer"), doc.withdrawing_agent))
         return [self.p(_("Customer and contract"), self.heading), self.facts(rows)]
 
     def dates(self) -> list[Flowable]:
         q = self.quote
-        rows: list[tuple[str, str, tuple[str, ...]]] = [
-            (_("Notice date (request received)"), self.day(q.notice_on), (_NOTICE_RULES[q.kind],))
-        ]
+        rows: list[Fact] = [(_("Notice date (request received)"), self.day(q.notice_on))]
         rows.extend(_KIND_DATES[q.kind](self))
-        return [self.p(_("Dates and terms"), self.heading), self.facts(rows)]
+        if self.doc.is_withdrawal:
+            heading = _("The request withdrawn: what would have happened")
+        else:
+            heading = _("Dates and terms")
+        return [self.p(heading, self.heading), self.facts(rows)]
 
-    def _upgrade_dates(self) -> list[tuple[str, str, tuple[str, ...]]]:
+    def _upgrade_dates(self) -> list[Fact]:
         q = self.quote
-        rows = [(_("The new plan applies from"), self.day(q.effective_on), ("R-21",))]
+        rows = [(_("The new plan applies from"), self.day(q.effective_on))]
         if q.earliest_effective_on:
-            rows.append((_("Earliest possible date"), self.day(q.earliest_effective_on), ("R-20",)))
-        if q.new_monthly_fee is not None and self.doc.show_amounts:
-            rows.append((_("New monthly fee"), format_yen(q.new_monthly_fee), ("R-21",)))
+            rows.append((_("Earliest possible date"), self.day(q.earliest_effective_on)))
+        if q.new_monthly_fee is not None and self.doc.amounts:
+            rows.append((_("New monthly fee"), format_yen(q.new_monthly_fee)))
         if q.new_fee_from:
-            rows.append((_("New monthly fee applies from"), self.month(q.new_fee_from), ("R-21",)))
+            rows.append((_("New monthly fee applies from"), self.month(q.new_fee_from)))
         if q.minimum_term_end:
             rows.append(
                 (
                     _("Minimum term ends (not restarted by the upgrade)"),
                     self.day(q.minimum_term_end),
-                    ("R-04", "R-21"),
                 )
             )
         return rows
 
-    def _termination_dates(self, label: str, rule: str) -> list[tuple[str, str, tuple[str, ...]]]:
+    def _termination_dates(self, label: str) -> list[Fact]:
         q = self.quote
         end = q.effective_on
-        # A termination date is a billing month's last day, and months are named by their end.
-        month_name = f"{end.year:04d}-{end.month:02d}"
-        rows = [
-            (
-                label,
-                self.day(end) + "\n" + _("last day of billing month %(month)s", month=month_name),
-                (rule,),
-            )
-        ]
+        # R-02: a termination date is the last day of a billing month, named by its end.
+        month = self.month_name(f"{end.year:04d}-{end.month:02d}")
+        rows = [(label, self.day(end) + "\n" + _("the last day of %(month)s", month=month))]
         if q.minimum_term_end:
-            rows.append((_("Minimum term ends"), self.day(q.minimum_term_end), ("R-04",)))
+            rows.append((_("Minimum term ends"), self.day(q.minimum_term_end)))
         if q.unexpired_months is not None:
             rows.append(
                 (
                     _("Billing months of the minimum term not yet elapsed"),
                     self.months(q.unexpired_months),
-                    ("R-22",) if q.kind == RequestKind.DOWNGRADE else ("R-31",),
                 )
             )
         return rows
 
-    def _downgrade_dates(self) -> list[tuple[str, str, tuple[str, ...]]]:
+    def _downgrade_dates(self) -> list[Fact]:
         q = self.quote
-        rows = self._termination_dates(_("The current contract ends on"), "R-22")
+        rows = self._termination_dates(_("The current contract ends on"))
         if q.new_service_start:
-            rows.append((_("The new contract starts on"), self.day(q.new_service_start), ("R-22",)))
+            rows.append((_("The new contract starts on"), self.day(q.new_service_start)))
         if q.new_term_anchor:
-            rows.append(
-                (_("Term anchor of the new contract"), self.day(q.new_term_anchor), ("R-03",))
-            )
+            rows.append((_("Term anchor of the new contract"), self.day(q.new_term_anchor)))
         if q.new_minimum_months:
-            rows.append(
-                (
-                    _("Minimum term of the new contract"),
-                    self.months(q.new_minimum_months),
-                    ("R-04",),
-                )
-            )
+            rows.append((_("Minimum term of the new contract"), self.months(q.new_minimum_months)))
         if q.new_minimum_term_end:
             rows.append(
-                (
-                    _("Minimum term of the new contract ends"),
-                    self.day(q.new_minimum_term_end),
-                    ("R-04",),
-                )
+                (_("Minimum term of the new contract ends"), self.day(q.new_minimum_term_end))
             )
-        if self.doc.show_amounts:
+        if self.doc.amounts:
             if q.new_monthly_fee is not None:
-                rows.append((_("New monthly fee"), format_yen(q.new_monthly_fee), ("R-10",)))
+                rows.append((_("New monthly fee"), format_yen(q.new_monthly_fee)))
             initial = [c for c in q.charges if c.kind == ChargeKind.INITIAL_FEE]
             if initial:
                 rows.append(
                     (
                         _("Initial fee of the new contract"),
                         format_yen(sum(c.amount for c in initial)),
-                        ("R-11",),
                     )
                 )
         return rows
 
-    def _cancellation_dates(self) -> list[tuple[str, str, tuple[str, ...]]]:
-        return self._termination_dates(_("Termination date (last day of service)"), "R-30")
+    def _cancellation_dates(self) -> list[Fact]:
+        return self._termination_dates(_("Termination date (last day of service)"))
 
-    def _non_renewal_dates(self) -> list[tuple[str, str, tuple[str, ...]]]:
+    def _non_renewal_dates(self) -> list[Fact]:
         q = self.quote
-        rows = [
-            (
-                _("The current term ends, and with it the contract"),
-                self.day(q.effective_on),
-                ("R-05",),
-            )
-        ]
+        rows = [(_("The current term ends, and with it the contract"), self.day(q.effective_on))]
         if q.renewal_notice_deadline:
             rows.append(
                 (
                     _("Last day to give notice against renewal"),
                     self.day(q.renewal_notice_deadline),
-                    ("R-05",),
                 )
             )
         return rows
 
-    def _agency_renewal_dates(self) -> list[tuple[str, str, tuple[str, ...]]]:
+    def _agency_renewal_dates(self) -> list[Fact]:
         q = self.quote
         period = q.next_period
         if period is None:
-            return [(_("Next period starts"), self.day(q.effective_on), ("R-06",))]
+            return [(_("Next period starts"), self.day(q.effective_on))]
         return [
-            (_("Next period starts"), self.day(period.start), ("R-06",)),
-            (_("Next period ends"), self.day(period.end), ("R-06",)),
+            (_("Next period starts"), self.day(period.start)),
+            (_("Next period ends"), self.day(period.end)),
         ]
 
-    def charge_label(self, charge: Charge) -> tuple[str, tuple[str, ...]]:
+    def charge_label(self, charge: Charge) -> str:
         if charge.kind == ChargeKind.SHORTFALL:
-            rule = "R-22" if self.quote.kind == RequestKind.DOWNGRADE else "R-31"
-            months = charge.months or 0
-            label = ngettext(
+            return ngettext(
                 "Minimum-term shortfall: the monthly fee for %(num)d billing month",
                 "Minimum-term shortfall: the monthly fee for %(num)d billing months",
-                months,
+                charge.months or 0,
             )
-            return label, (rule,)
         if charge.kind == ChargeKind.INITIAL_FEE_DIFFERENCE:
-            return _("Initial fee difference (new plan less current plan)"), ("R-21",)
+            return _("Initial fee difference (new plan less current plan)")
         if charge.kind == ChargeKind.CHANGE_FEE:
-            return _("Change fee"), ("R-12",)
+            return _("Change fee")
         if charge.on_new_contract:
-            return _("Initial fee of the new contract"), ("R-11", "R-22")
-        return _("Initial fee"), ("R-11",)
+            return _("Initial fee of the new contract")
+        return _("Initial fee")
 
-    def sum_row(self, label: str, amount: int, rule: str = "", strong: bool = False) -> list:
-        """A row under the charges: label, no rate, amount, rule."""
+    def sum_row(self, label: str, amount: int, strong: bool = False) -> list:
+        """A row under the charges: label, no rate, amount."""
         return [
             self.p(label, self.strong if strong else self.body),
             "",
             self.p(format_yen(amount), self.strong_right if strong else self.right),
-            self.rule(rule) if rule else "",
         ]
 
     def charges(self) -> list[Flowable]:
         q = self.quote
         out: list[Flowable] = [self.p(_("Charges"), self.heading)]
+        if self.doc.is_withdrawal:
+            out.append(self.p(_("Nothing is billed for a withdrawn request.")))
+            return out
         if not self.doc.show_amounts:
             out.append(
                 self.p(
@@ -416,34 +398,32 @@ class _Renderer:
             return out
 
         rate_width, amount_width = 20 * mm, 32 * mm
-        item_width = _WIDTH - rate_width - amount_width - _RULE_WIDTH
-        widths = [item_width, rate_width, amount_width, _RULE_WIDTH]
+        widths = [_WIDTH - rate_width - amount_width, rate_width, amount_width]
         rows: list[list[Flowable]] = [
-            [self.p(_("Item")), self.p(_("Tax rate")), self.p(_("Amount"), self.right), ""]
+            [self.p(_("Item")), self.p(_("Tax rate")), self.p(_("Amount"), self.right)]
         ]
         for charge in q.charges:
-            label, rules = self.charge_label(charge)
             rows.append(
                 [
-                    self.p(label),
+                    self.p(self.charge_label(charge)),
                     self.p(format_rate(charge.tax_rate_percent)),
                     self.p(format_yen(charge.amount), self.right),
-                    self.rule(*rules),
                 ]
             )
         first_summary = len(rows)
+        rows.append(self.sum_row(_("Subtotal (tax excluded)"), q.subtotal))
+        # R-13/R-40: tax once per rate, on the total of the charges at that rate.
         for summary in q.tax:
-            rate = format_rate(summary.rate_percent)
             rows.append(
                 self.sum_row(
-                    _("Total of the charges at %(rate)s", rate=rate), summary.taxable, "R-40"
+                    _(
+                        "Consumption tax at %(rate)s on %(amount)s",
+                        rate=format_rate(summary.rate_percent),
+                        amount=format_yen(summary.taxable),
+                    ),
+                    summary.tax,
                 )
             )
-            rows.append(
-                self.sum_row(_("Consumption tax at %(rate)s", rate=rate), summary.tax, "R-13")
-            )
-        rows.append(self.sum_row(_("Subtotal (tax excluded)"), q.subtotal))
-        rows.append(self.sum_row(_("Consumption tax"), q.tax_total))
         rows.append(self.sum_row(_("Total (tax included)"), q.total, strong=True))
         table = self.table(
             rows,
@@ -463,19 +443,26 @@ class _Renderer:
             return []
         month = q.invoice_month
         value = _(
-            "Billing month %(month)s, issued on %(date)s",
-            month=month.name,
+            "The invoice for %(month)s, issued on %(date)s",
+            month=self.month_name(month.name),
             date=self.day(month.start),
         )
         return [
             Spacer(1, 3 * mm),
-            self.facts([(_("Invoice that will carry the charges"), value, ("R-23", "R-41"))]),
+            self.facts([(_("Invoice that will carry the charges"), value)]),
         ]
 
     def notes(self) -> list[Flowable]:
         doc = self.doc
         lines = []
-        if doc.is_confirmation:
+        if doc.is_withdrawal:
+            lines.append(
+                _(
+                    "This request was withdrawn before its effective date: it does not take "
+                    "effect, and nothing is billed for it."
+                )
+            )
+        elif doc.is_confirmation:
             lines.append(
                 _(
                     "Your request was received as a written request. It can be withdrawn in "
@@ -489,13 +476,13 @@ class _Renderer:
                     "when it is confirmed in the portal."
                 )
             )
-        if doc.show_amounts:
+        if doc.amounts:
             lines.append(
                 _("Dates are in Tokyo time. Amounts are in yen, tax excluded unless stated.")
             )
         else:
             lines.append(_("Dates are in Tokyo time."))
-        if doc.show_amounts and self.quote.charges:
+        if doc.amounts and self.quote.charges:
             lines.append(
                 _(
                     "Consumption tax is computed once per tax rate on the total of the charges "
@@ -557,7 +544,7 @@ class _Renderer:
         return buffer.getvalue()
 
 
-_KIND_DATES: dict[RequestKind, Callable[[_Renderer], list[tuple[str, str, tuple[str, ...]]]]] = {
+_KIND_DATES: dict[RequestKind, Callable[[_Renderer], list[Fact]]] = {
     RequestKind.UPGRADE: _Renderer._upgrade_dates,
     RequestKind.DOWNGRADE: _Renderer._downgrade_dates,
     RequestKind.CANCELLATION: _Renderer._cancellation_dates,

@@ -29,6 +29,10 @@ TERMINATION_CHOICES = 12  # month ends offered in the pages; any later one up to
 
 _ONE_DAY = timedelta(days=1)
 
+# Refusals that no choice of date can lift: the contract ends (R-06) before the earliest date
+# the lead time (R-20) or the notice (R-22, R-30) allows.
+DEAD_ENDS = frozenset({"no_upgrade_date", "no_downgrade_date", "no_termination_date"})
+
 
 class RequestKind(enum.StrEnum):
     UPGRADE = "upgrade"  # R-21
@@ -368,10 +372,17 @@ def _plan_refusal(state: ContractState, prices: PriceTerms, plan_id: int | None)
 
 
 def _termination_refusal(
-    state: ContractState, notice_on: date, termination_on: date | None
+    state: ContractState, notice_on: date, termination_on: date | None, dead_end: str
 ) -> tuple[date, Refusal | None]:
-    """R-30: the termination date chosen (the earliest when none), or why it cannot be."""
+    """R-30: the termination date chosen (the earliest when none), or why it cannot be.
+
+    `dead_end` is the refusal's code when no date at all can be chosen: the contract's last
+    day (R-06) comes before the earliest month end the 30 days' notice allows.
+    """
     earliest = calendar.earliest_termination(notice_on, state.anchor_day)
+    last = state.last_day
+    if last is not None and earliest > last:
+        return earliest, Refusal(dead_end, params={"last_day": last, "earliest": earliest})
     if termination_on is None:
         termination_on = earliest
     if not calendar.is_month_end(termination_on, state.anchor_day):
@@ -384,7 +395,6 @@ def _termination_refusal(
         return termination_on, Refusal(
             "too_far_ahead", "termination_on", {"months": MAX_MONTHS_AHEAD}
         )
-    last = state.last_day
     if last is not None and termination_on > last:
         return termination_on, Refusal("after_contract_end", "termination_on", {"last_day": last})
     return termination_on, None
@@ -409,13 +419,16 @@ def quote_upgrade(
     if plan.monthly_fee <= state.monthly_fee:
         return Refusal("not_an_upgrade", "plan")
     earliest = max(notice_on + timedelta(days=CHANGE_LEAD_DAYS), state.service_start)
+    last = state.last_day
+    if last is not None and earliest > last:
+        # No date can be chosen: the contract ends before the lead time has run (R-06).
+        return Refusal("no_upgrade_date", params={"last_day": last, "earliest": earliest})
     if effective_on is None:
         effective_on = earliest
     if effective_on < earliest:
         return Refusal("inside_lead_time", "effective_on", {"earliest": earliest})
     if effective_on > _latest_allowed(notice_on):
         return Refusal("too_far_ahead", "effective_on", {"months": MAX_MONTHS_AHEAD})
-    last = state.last_day
     if last is not None and effective_on > last:
         return Refusal("after_contract_end", "effective_on", {"last_day": last})
 
@@ -457,7 +470,9 @@ def quote_downgrade(
     assert plan is not None
     if plan.monthly_fee >= state.monthly_fee:
         return Refusal("not_a_downgrade", "plan")
-    termination_on, refusal = _termination_refusal(state, notice_on, termination_on)
+    termination_on, refusal = _termination_refusal(
+        state, notice_on, termination_on, "no_downgrade_date"
+    )
     if refusal:
         return refusal
 
@@ -502,7 +517,9 @@ def quote_cancellation(
     refusal = _contract_refusal(state, notice_on)
     if refusal:
         return refusal
-    termination_on, refusal = _termination_refusal(state, notice_on, termination_on)
+    termination_on, refusal = _termination_refusal(
+        state, notice_on, termination_on, "no_termination_date"
+    )
     if refusal:
         return refusal
     months = unexpired_months(state.minimum_term_end, termination_on, state.term_anchor)
@@ -619,3 +636,52 @@ def suggested_plan(plans: tuple[PlanTerms, ...], used_gb: float) -> PlanTerms | 
         p for p in plans if p.sold and p.capacity_gb is not None and p.capacity_gb >= used_gb
     ]
     return min(fitting, key=lambda p: (p.monthly_fee, p.capacity_gb), default=None)
+
+
+def likely_upgrade(
+    monthly_fee: int,
+    capacity_gb: int | None,
+    plans: tuple[PlanTerms, ...],
+    used_gb: float | None = None,
+) -> PlanTerms | None:
+    """R-21/R-15: the plan a change of plan starts from: for a contract using more than its
+    capacity, the cheapest dearer plan that holds the usage; otherwise the cheapest dearer plan.
+    None when no plan on sale is dearer: a downgrade (R-22), with its shortfall, is never
+    chosen for the customer."""
+    dearer = tuple(p for p in plans if p.sold and p.monthly_fee > monthly_fee)
+    if used_gb is not None and capacity_gb is not None and used_gb > capacity_gb:
+        fitting = suggested_plan(dearer, used_gb)
+        if fitting is not None:
+            return fitting
+    return min(dearer, key=lambda p: (p.monthly_fee, p.capacity_gb or 0, p.id), default=None)
+
+
+@dataclass(frozen=True)
+class CheaperEnd:
+    """A later month end than the one chosen, at which ending costs less (R-22, R-31)."""
+
+    termination_on: date
+    shortfall: int  # the shortfall owed when ending then
+    months_later: int  # billing months after the date chosen, whose monthly fees are billed
+
+
+def cheaper_end(state: ContractState, notice_on: date, termination_on: date) -> CheaperEnd | None:
+    """R-22/R-31: when ending on `termination_on` owes a shortfall, the later month end that
+    owes none: the end of the minimum term, if the customer can still choose it (within
+    MAX_MONTHS_AHEAD of the notice and not after the contract's last day, R-06). None when the
+    date chosen owes nothing or that month end cannot be chosen.
+
+    Each month in between lowers the shortfall by the monthly fee billed for that month, so
+    the end of the minimum term is the one worth pointing out: ending then, the customer pays
+    the monthly fees until then and keeps the service, instead of paying them as a shortfall.
+    """
+    end = state.minimum_term_end
+    if unexpired_months(end, termination_on, state.term_anchor) == 0:
+        return None
+    if end > _latest_allowed(notice_on):
+        return None
+    last = state.last_day
+    if last is not None and end > last:
+        return None
+    months_later = unexpired_months(end, termination_on)
+    return CheaperEnd(termination_on=end, shortfall=0, months_later=months_later)

@@ -113,7 +113,14 @@ def record_card_payment(
     if invoice is None or invoice.kind != DocumentKind.INVOICE:
         audit.record("payment.card_unknown_invoice", invoice_id=invoice_id, **details)
         return CardPaymentOutcome.UNKNOWN_INVOICE
-    if currency != gateway.CURRENCY or amount != invoicing.amount_due(invoice):
+    status = db.session.scalar(
+        sa.select(InvoiceState.status).where(InvoiceState.invoice_id == invoice.id)
+    )
+    # A settled invoice owes nothing (R-44): money for it is a refund to make, whatever the
+    # amount, and _settle below says so; an open one must be paid its amount due exactly.
+    if status == InvoiceStatus.OPEN and (
+        currency != gateway.CURRENCY or amount != invoicing.amount_due(invoice)
+    ):
         audit.record(
             "payment.card_amount_mismatch",
             organisation_id=invoice.organisation_id,
@@ -154,6 +161,48 @@ def record_card_payment(
     return CardPaymentOutcome.RECORDED
 
 
+@dataclass(frozen=True)
+class ManualPayment:
+    """A bank transfer or direct debit as it would be recorded now (the confirmation step)."""
+
+    invoice: Invoice
+    method: PaymentMethod
+    received_on: date
+    reference: str
+    amount: int  # the amount due (R-44)
+
+
+def check_manual_payment(
+    actor: Actor,
+    invoice: Invoice,
+    *,
+    method: PaymentMethod | str,
+    received_on: date,
+    reference: str = "",
+) -> ManualPayment:
+    """Every check of record_manual_payment, and the payment it would record; writes
+    nothing."""
+    if not can_manage_billing(actor):
+        raise NotAllowed(_("Only billing staff can record payments."))
+    if str(method) not in MANUAL_METHODS:
+        raise PortalError(_("Choose bank transfer or direct debit."), field="method")
+    if received_on > clock.today():
+        raise PortalError(_("The payment date cannot be in the future."), field="received_on")
+    reference = reference.strip()
+    if len(reference) > MAX_REFERENCE:
+        raise PortalError(
+            _("Keep the reference to %(max)d characters.", max=MAX_REFERENCE), field="reference"
+        )
+    _refuse_unless_open(invoice)
+    return ManualPayment(
+        invoice=invoice,
+        method=PaymentMethod(method),
+        received_on=received_on,
+        reference=reference,
+        amount=invoicing.amount_due(invoice),
+    )
+
+
 def record_manual_payment(
     actor: Actor,
     invoice: Invoice,
@@ -163,27 +212,17 @@ def record_manual_payment(
     reference: str = "",
     ip: str = "",
 ) -> Payment:
-    """R-43: billing staff record a bank transfer or a direct debit of the amount due (the
-    total less any credit notes)."""
-    if not can_manage_billing(actor):
-        raise NotAllowed(_("Only billing staff can record payments."))
-    if str(method) not in MANUAL_METHODS:
-        raise PortalError(_("Choose bank transfer or direct debit."), field="method")
-    method = PaymentMethod(method)
-    if received_on > clock.today():
-        raise PortalError(_("The payment date cannot be in the future."), field="received_on")
-    reference = reference.strip()
-    if len(reference) > MAX_REFERENCE:
-        raise PortalError(
-            _("Keep the reference to %(max)d characters.", max=MAX_REFERENCE), field="reference"
-        )
-    _refuse_unless_open(invoice)
+    """R-43: billing staff record a bank transfer or a direct debit of the amount due (R-44:
+    the total less any credit notes)."""
+    checked = check_manual_payment(
+        actor, invoice, method=method, received_on=received_on, reference=reference
+    )
     payment = Payment(
         invoice_id=invoice.id,
-        method=method,
-        amount=invoicing.amount_due(invoice),
+        method=checked.method,
+        amount=checked.amount,
         received_on=received_on,
-        reference=reference,
+        reference=checked.reference,
         recorded_by_id=actor.user.id,
     )
     if not _settle(invoice, payment, paid_at=clock.now()):
@@ -195,13 +234,19 @@ def record_manual_payment(
         subject=invoice,
         ip=ip,
         payment_id=payment.id,
-        method=method.value,
+        method=checked.method.value,
         amount=payment.amount,
         received_on=received_on.isoformat(),
-        reference=reference,
+        reference=checked.reference,
     )
     db.session.flush()
     return payment
+
+
+def payable_by_card(invoice: Invoice, due: int) -> bool:
+    """Whether the portal offers to pay this invoice by card: open, with an amount due (R-44)
+    that Stripe accepts."""
+    return invoicing.is_payable(invoice, due) and due >= gateway.MIN_AMOUNT
 
 
 def _refuse_unless_open(invoice: Invoice) -> None:

@@ -310,6 +310,32 @@ def resend_invitation(actor: Actor, user: User, *, ip: str) -> None:
     audit.record("user.invitation_resent", actor=actor, subject=user, ip=ip)
 
 
+def check_removal(actor: Actor, user: User) -> None:
+    """What refuses a removal, asked before the administrator confirms it (remove_user asks
+    again under the lock)."""
+    if not can_manage_users(actor):
+        raise NotAllowed(_("Only the organisation's administrators manage its users."))
+    if user.id == actor.user.id:
+        raise Conflict(_("You cannot remove yourself."))
+    if not user.active:
+        raise Conflict(_("This user was already removed."))
+    if user.customer_role == CustomerRole.ADMINISTRATOR and not _other_administrators(user):
+        raise Conflict(_("The organisation needs at least one administrator."))
+
+
+def _other_administrators(user: User) -> int:
+    return db.session.scalar(
+        sa.select(sa.func.count())
+        .select_from(User)
+        .where(
+            User.organisation_id == user.organisation_id,
+            User.customer_role == CustomerRole.ADMINISTRATOR,
+            User.active.is_(True),
+            User.id != user.id,
+        )
+    )
+
+
 def remove_user(actor: Actor, user: User, *, ip: str) -> int:
     """R-70/R-63: the user can no longer sign in, and every session of theirs ends now.
 
@@ -329,21 +355,7 @@ def remove_user(actor: Actor, user: User, *, ip: str) -> int:
     db.session.refresh(user)
     if not actor.user.active:
         raise NotAllowed(_("Only the organisation's administrators manage its users."))
-    if not user.active:
-        raise Conflict(_("This user was already removed."))
-    if user.customer_role == CustomerRole.ADMINISTRATOR:
-        others = db.session.scalar(
-            sa.select(sa.func.count())
-            .select_from(User)
-            .where(
-                User.organisation_id == user.organisation_id,
-                User.customer_role == CustomerRole.ADMINISTRATOR,
-                User.active.is_(True),
-                User.id != user.id,
-            )
-        )
-        if not others:
-            raise Conflict(_("The organisation needs at least one administrator."))
+    check_removal(actor, user)
     user.active = False
     _retire_tokens(user)
     ended = end_sessions(user, reason="user_removed")
@@ -427,8 +439,9 @@ def misuse_reports(*, limit: int = 200) -> list[MisuseReport]:
     )
 
 
-def mark_handled(actor: Actor, report: MisuseReport, note: str, *, ip: str) -> None:
-    """Support staff record what they did; a report is handled once."""
+def check_handling(actor: Actor, report: MisuseReport, note: str) -> None:
+    """What refuses marking a report handled, asked before staff confirm it (mark_handled
+    asks again, and the database decides between two at once)."""
     if not can_handle_misuse_reports(actor):
         raise NotAllowed(_("Only support staff handle misuse reports."))
     note = note.strip()
@@ -436,11 +449,18 @@ def mark_handled(actor: Actor, report: MisuseReport, note: str, *, ip: str) -> N
         raise PortalError(_("Say what was done."), field="note")
     if len(note) > MAX_HANDLING_NOTE:
         raise PortalError(_("Use at most %(max)d characters.", max=MAX_HANDLING_NOTE), field="note")
+    if report.handled_at is not None:
+        raise Conflict(_("This report was already handled."))
+
+
+def mark_handled(actor: Actor, report: MisuseReport, note: str, *, ip: str) -> None:
+    """Support staff record what they did; a report is handled once."""
+    check_handling(actor, report, note)
     begin_writing()
     handled = db.session.execute(
         sa.update(MisuseReport)
         .where(MisuseReport.id == report.id, MisuseReport.handled_at.is_(None))
-        .values(handled_at=clock.now(), handled_by_id=actor.user.id, handling_note=note)
+        .values(handled_at=clock.now(), handled_by_id=actor.user.id, handling_note=note.strip())
         .execution_options(synchronize_session=False)
     ).rowcount
     if handled != 1:

@@ -12,7 +12,7 @@ import csv
 import io
 import math
 from collections import defaultdict
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from datetime import date, timedelta
 
@@ -24,6 +24,7 @@ from sqlalchemy.orm import selectinload
 from portal.clock import TOKYO
 from portal.extensions import db
 from portal.models import (
+    AuditEvent,
     DocumentKind,
     Invoice,
     InvoiceLine,
@@ -32,9 +33,9 @@ from portal.models import (
     Payment,
     PaymentReminder,
 )
-from portal.permissions import Actor, can_manage_billing
+from portal.permissions import Actor, can_change_provider_settings, can_manage_billing
 from portal.services import audit, invoicing, mail
-from portal.services.errors import Conflict, NotAllowed
+from portal.services.errors import Conflict, NotAllowed, PortalError
 from portal.transaction import begin_writing
 
 PER_PAGE = 100
@@ -235,6 +236,8 @@ class DocumentDetail:
     credit_notes: list[Invoice]
     credited: int  # tax included, by the credit notes so far
     days_overdue: int
+    amount_due: int  # R-44: total less credit notes and payments
+    bank: dict[str, str] | None  # R-44: the account to pay into, as issued
 
     @property
     def remaining(self) -> int:
@@ -281,6 +284,8 @@ def detail_of(invoice: Invoice, *, today: date) -> DocumentDetail:
         credit_notes=credit_notes,
         credited=sum(note.total for note in credit_notes),
         days_overdue=invoicing.days_overdue(invoice, today),
+        amount_due=invoicing.amount_due(invoice),
+        bank=invoicing.transfer_account(invoice),
     )
 
 
@@ -308,7 +313,7 @@ def may_end_contract_from(first_reminder_on: date) -> date:
 class OverdueInvoice:
     invoice: Invoice
     days_overdue: int
-    amount_due: int  # total less what credit notes returned, tax included
+    amount_due: int  # R-44: total less credit notes and payments, tax included
     reminders: list[PaymentReminder]
     today: date
 
@@ -344,33 +349,18 @@ def overdue_invoices(today: date) -> list[OverdueInvoice]:
             .order_by(Invoice.due_on, Invoice.id)
         )
     )
-    ids = [i.id for i in invoices]
-    credited = _credited(ids)
-    reminders = reminders_of(ids)
+    dues = invoicing.amounts_due(invoices)
+    reminders = reminders_of([i.id for i in invoices])
     return [
         OverdueInvoice(
             invoice=i,
             days_overdue=(today - i.due_on).days,
-            amount_due=i.total - credited.get(i.id, 0),
+            amount_due=dues[i.id],
             reminders=reminders[i.id],
             today=today,
         )
         for i in invoices
     ]
-
-
-def _credited(invoice_ids: list[int]) -> dict[int, int]:
-    if not invoice_ids:
-        return {}
-    rows = db.session.execute(
-        sa.select(Invoice.original_invoice_id, sa.func.sum(Invoice.total))
-        .where(
-            Invoice.kind == DocumentKind.CREDIT_NOTE,
-            Invoice.original_invoice_id.in_(invoice_ids),
-        )
-        .group_by(Invoice.original_invoice_id)
-    )
-    return {original: int(total) for original, total in rows}
 
 
 def send_reminder(actor: Actor, invoice: Invoice, *, today: date, ip: str) -> PaymentReminder:
@@ -420,6 +410,8 @@ def send_reminder(actor: Actor, invoice: Invoice, *, today: date, ip: str) -> Pa
             "invoice": invoice,
             "amount_due": amount_due,
             "days_overdue": overdue,
+            "bank": invoicing.transfer_account(invoice),  # R-44: how to pay
+            "issuer": invoicing.provider(),
             "invoice_url": mail.absolute_url("invoices.detail", invoice_id=invoice.id),
         },
     )
@@ -435,3 +427,77 @@ def send_reminder(actor: Actor, invoice: Invoice, *, today: date, ip: str) -> Pa
     )
     db.session.flush()
     return reminder
+
+
+# --- the provider's settings (R-40, R-44) -------------------------------------------------------
+
+PROVIDER_FIELDS = (
+    "name_ja",
+    "name_en",
+    "registration_number",
+    "address",
+    "phone",
+    "contact_email",
+    "bank_name",
+    "bank_branch",
+    "bank_account_type",
+    "bank_account_number",
+    "bank_account_holder_kana",
+)
+BANK_FIELDS = ("bank_name", "bank_branch", "bank_account_number", "bank_account_holder_kana")
+
+
+@dataclass(frozen=True)
+class ProviderChange:
+    field: str
+    old: str
+    new: str
+
+
+def change_provider(
+    actor: Actor, values: Mapping[str, str], *, ip: str = ""
+) -> list[ProviderChange]:
+    """Staff administrators change the issuer's settings; each change is on the record with
+    its old and new value. Invoices copy them at issue (R-42), so a change reaches only the
+    invoices issued after it. Returns the changes (none when nothing differs)."""
+    if not can_change_provider_settings(actor):
+        raise NotAllowed(_("Only staff administrators change the provider's settings."))
+    given = {name: (values.get(name) or "").strip() for name in PROVIDER_FIELDS}
+    # R-44: an account is printed whole or not at all.
+    if any(given[name] for name in BANK_FIELDS):
+        for name in BANK_FIELDS:
+            if not given[name]:
+                raise PortalError(
+                    _("Give every detail of the bank account, or none of them."), field=name
+                )
+    record = invoicing.provider()
+    changes = [
+        ProviderChange(name, getattr(record, name) or "", given[name])
+        for name in PROVIDER_FIELDS
+        if (getattr(record, name) or "") != given[name]
+    ]
+    if not changes:
+        return []
+    for change in changes:
+        setattr(record, change.field, change.new)
+    audit.record(
+        "provider.settings_changed",
+        actor=actor,
+        subject=record,
+        ip=ip,
+        changes={c.field: {"old": c.old, "new": c.new} for c in changes},
+    )
+    db.session.flush()
+    return changes
+
+
+def provider_history(limit: int = 20) -> list[AuditEvent]:
+    """The latest changes of the provider's settings, newest first."""
+    return list(
+        db.session.scalars(
+            sa.select(AuditEvent)
+            .where(AuditEvent.action == "provider.settings_changed")
+            .order_by(AuditEvent.id.desc())
+            .limit(limit)
+        )
+    )

@@ -10,9 +10,56 @@ import sqlalchemy as sa
 from sqlalchemy.orm import selectinload
 
 from portal.domain import calendar
+from portal.domain.quotes import RequestKind
 from portal.extensions import db
-from portal.models import AccountEntry, Contract, Organisation, SalesChannel
+from portal.models import AccountEntry, Contract, ContractRequest, Organisation, SalesChannel
 from portal.permissions import Actor, contracts_visible
+
+
+@dataclass(frozen=True)
+class Outlook:
+    """What will happen to a contract, and when, given its pending request (R-05, R-06, R-23).
+
+    The calendar alone says the contract renews (R-05) or that its renewal application is due
+    (R-06); a pending request may make either untrue, and the pages must not say it then.
+    """
+
+    request: ContractRequest | None = None
+
+    @property
+    def ends_on(self) -> date | None:
+        """The last day, when a pending cancellation, notice or downgrade ends the contract."""
+        if self.request is not None and self.request.kind.ends_contract:
+            return self.request.effective_on
+        return None
+
+    @property
+    def plan_changes_on(self) -> date | None:
+        """The day a pending upgrade switches the plan (R-21)."""
+        if self.request is not None and self.request.kind == RequestKind.UPGRADE:
+            return self.request.effective_on
+        return None
+
+    @property
+    def next_period(self) -> calendar.Term | None:
+        """The period a pending agency renewal application asks for (R-06)."""
+        if self.request is None or self.request.kind != RequestKind.AGENCY_RENEWAL:
+            return None
+        return self.request.confirmed_quote().next_period
+
+    @property
+    def renews(self) -> bool:
+        """Whether the renewal date and the notice deadline of the calendar still hold."""
+        return self.ends_on is None
+
+    @property
+    def renewal_application_due(self) -> bool:
+        """Whether an agency contract still needs its renewal application (R-06)."""
+        return self.ends_on is None and self.next_period is None
+
+
+def outlook(request: ContractRequest | None) -> Outlook:
+    return Outlook(request)
 
 
 @dataclass(frozen=True)

@@ -70,6 +70,8 @@ _CONTROL = re.compile(r"[\x00-\x1f\x7f]+")
 _POSTAL_CODE = re.compile(r"^(\d{3})-?(\d{4})$")
 _PHONE = re.compile(r"^\+?[0-9()\- ]+$")
 _KANJI = re.compile(r"[\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff]")
+# Hiragana to katakana: readings are kept in katakana, so that they sort in reading order.
+_TO_KATAKANA = {c: c + 0x60 for c in (*range(0x3041, 0x3097), 0x309D, 0x309E)}
 
 
 def label(field: str) -> str:
@@ -177,8 +179,10 @@ def _phone(value: str) -> str:
     return text
 
 
-def _kana(value: str) -> str:
-    text = _text(unicodedata.normalize("NFKC", value))  # half-width kana become full-width
+def kana_reading(value: str) -> str:
+    """The company name's reading as kept: full-width katakana (from half-width kana or
+    hiragana too), never kanji, so that organisations sort by their reading."""
+    text = _text(unicodedata.normalize("NFKC", value)).translate(_TO_KATAKANA)
     if _KANJI.search(text):
         raise ValueError(_("Write the company name in kana, without kanji."))
     return text
@@ -200,7 +204,7 @@ def _locale(value: str) -> str:
 
 
 _RULES = {
-    "legal_name_kana": _kana,
+    "legal_name_kana": kana_reading,
     "postal_code": _postal_code,
     "phone": _phone,
     "billing_email": _email,

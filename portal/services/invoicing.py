@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import hashlib
 from collections import defaultdict
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import date, timedelta
 
@@ -43,6 +43,7 @@ from portal.models import (
     InvoiceStatus,
     LedgerCharge,
     Organisation,
+    Payment,
     Plan,
     Provider,
     RequestStatus,
@@ -506,6 +507,9 @@ def _announce(invoice: Invoice) -> None:
         dedupe_key=f"invoice_issued:{invoice.id}",
         context={
             "invoice": invoice,
+            "amount_due": amount_due(invoice),
+            "bank": transfer_account(invoice),  # R-44: how to pay
+            "issuer": provider(),
             "invoice_url": mail.absolute_url("invoices.detail", invoice_id=invoice.id),
         },
     )
@@ -540,12 +544,90 @@ def verify_pdf(invoice: Invoice) -> bool:
     return row.pdf is not None and hashlib.sha256(row.pdf).hexdigest() == row.pdf_sha256
 
 
-# --- credit notes (適格返還請求書, R-42) -------------------------------------------------------
+# --- what is due (R-44) ---------------------------------------------------------------------
+
+
+def amounts_due(documents: Iterable[Invoice]) -> dict[int, int]:
+    """R-44: the amount due of each document, by id: an invoice's total less its credit notes
+    and less its payments, never below zero (money received beyond it is a refund to make,
+    not a debt); a credit note owes nothing. The one place that says what is due: pages,
+    Pay buttons, card payments, reminders and the overdue list all ask here."""
+    documents = list(documents)
+    ids = [d.id for d in documents if d.kind == DocumentKind.INVOICE]
+    credited = _sums(
+        sa.select(Invoice.original_invoice_id, sa.func.sum(Invoice.total))
+        .where(Invoice.kind == DocumentKind.CREDIT_NOTE, Invoice.original_invoice_id.in_(ids))
+        .group_by(Invoice.original_invoice_id),
+        ids,
+    )
+    paid = _sums(
+        sa.select(Payment.invoice_id, sa.func.sum(Payment.amount))
+        .where(Payment.invoice_id.in_(ids))
+        .group_by(Payment.invoice_id),
+        ids,
+    )
+    return {
+        d.id: max(0, d.total - credited.get(d.id, 0) - paid.get(d.id, 0))
+        if d.kind == DocumentKind.INVOICE
+        else 0
+        for d in documents
+    }
+
+
+def _sums(query: sa.Select, ids: list[int]) -> dict[int, int]:
+    if not ids:
+        return {}
+    return {key: int(total or 0) for key, total in db.session.execute(query)}
 
 
 def amount_due(invoice: Invoice) -> int:
-    """What the customer owes on an invoice: its total less what credit notes returned (R-42)."""
-    return invoice.total - credited_so_far(invoice)
+    """R-44: what the customer owes on one invoice (see amounts_due)."""
+    return amounts_due([invoice])[invoice.id]
+
+
+@dataclass(frozen=True)
+class Outstanding:
+    """What an organisation owes: its open invoices' amounts due, and those past due."""
+
+    total: int
+    count: int
+    overdue_total: int
+    overdue_count: int
+
+
+def outstanding(documents: Iterable[Invoice], dues: dict[int, int], today: date) -> Outstanding:
+    """R-44: the sum of the amounts due of the open invoices among `documents`."""
+    open_ = [
+        d
+        for d in documents
+        if d.kind == DocumentKind.INVOICE
+        and d.state.status == InvoiceStatus.OPEN
+        and dues.get(d.id, 0) > 0
+    ]
+    late = [d for d in open_ if d.due_on < today]
+    return Outstanding(
+        total=sum(dues[d.id] for d in open_),
+        count=len(open_),
+        overdue_total=sum(dues[d.id] for d in late),
+        overdue_count=len(late),
+    )
+
+
+def provider() -> Provider:
+    """The issuer (one row)."""
+    return db.session.scalars(sa.select(Provider).order_by(Provider.id).limit(1)).one()
+
+
+def transfer_account(invoice: Invoice) -> dict[str, str] | None:
+    """R-44: the account to pay an invoice into by bank transfer: the one it was issued with;
+    for an invoice issued before the portal kept it (or when none was set), the provider's
+    account today, so that every invoice names how to pay."""
+    if invoice.kind != DocumentKind.INVOICE:
+        return None
+    return invoice.provider_bank or provider().bank_account() or None
+
+
+# --- credit notes (適格返還請求書, R-42) -------------------------------------------------------
 
 
 def credited_so_far(original: Invoice) -> int:
@@ -561,14 +643,22 @@ def credited_so_far(original: Invoice) -> int:
     )
 
 
-def issue_credit_note(
-    actor: Actor, original: Invoice, *, amount: int, tax_rate_percent: int, reason: str, ip: str
-) -> Invoice:
-    """R-42: a correction or refund is a new document referencing the original, never an edit.
+@dataclass(frozen=True)
+class CreditNotePreview:
+    """A credit note as it would be issued now: its line, totals, and what is left."""
 
-    `amount` is tax excluded, at one of the original's tax rates; the credit note's total with
-    its tax may not exceed what is left uncredited on the original.
-    """
+    original: Invoice
+    line: rules.Line
+    sums: rules.Totals
+    remaining: int  # left to credit on the original before this note, tax included
+    amount_due_after: int  # R-44: what is left to pay on the original after this note
+
+
+def check_credit_note(
+    actor: Actor, original: Invoice, *, amount: int, tax_rate_percent: int, reason: str
+) -> CreditNotePreview:
+    """Every check of issue_credit_note, and the note it would issue; writes nothing (the
+    confirmation step shows it before the note is issued for good)."""
     if not can_issue_credit_notes(actor):
         raise NotAllowed(_("Only billing staff issue credit notes."))
     if original.kind != DocumentKind.INVOICE:
@@ -590,23 +680,48 @@ def issue_credit_note(
         details={"original": original.number},
     )
     sums = rules.totals([line])
-    _lock_counter(DocumentKind.CREDIT_NOTE)
     remaining = original.total - credited_so_far(original)
     if sums.total > remaining:
         raise PortalError(
             _("At most %(amount)s (tax included) is left to credit.", amount=f"¥{remaining:,}"),
             field="amount",
         )
+    return CreditNotePreview(
+        original=original,
+        line=line,
+        sums=sums,
+        remaining=remaining,
+        amount_due_after=max(0, amount_due(original) - sums.total),
+    )
+
+
+def issue_credit_note(
+    actor: Actor, original: Invoice, *, amount: int, tax_rate_percent: int, reason: str, ip: str
+) -> Invoice:
+    """R-42: a correction or refund is a new document referencing the original, never an edit.
+
+    `amount` is tax excluded, at one of the original's tax rates; the credit note's total with
+    its tax may not exceed what is left uncredited on the original.
+    """
+    check_credit_note(
+        actor, original, amount=amount, tax_rate_percent=tax_rate_percent, reason=reason
+    )
+    reason = reason.strip()
+    _lock_counter(DocumentKind.CREDIT_NOTE)
+    # Checked again under the counter's lock: another note may have been issued meanwhile.
+    preview = check_credit_note(
+        actor, original, amount=amount, tax_rate_percent=tax_rate_percent, reason=reason
+    )
+    line, sums, remaining = preview.line, preview.sums, preview.remaining
     (sequence,) = _next_numbers(DocumentKind.CREDIT_NOTE, 1)
     organisation = db.session.get_one(Organisation, original.organisation_id)
-    provider = db.session.scalars(sa.select(Provider).limit(1)).one()
     month = calendar.billing_month_of(original.period_start, rules.INVOICE_ANCHOR_DAY)
     note = Invoice(
         **_invoice_row(
             DocumentKind.CREDIT_NOTE,
             sequence,
             organisation,
-            provider,
+            provider(),
             month,
             clock.today(),
             [line],
@@ -657,6 +772,11 @@ def documents_of(organisation: Organisation) -> list[Invoice]:
     )
 
 
+def payment_of(invoice: Invoice) -> Payment | None:
+    """R-43: how an invoice was paid (one payment settles it), if it was."""
+    return db.session.scalar(sa.select(Payment).where(Payment.invoice_id == invoice.id))
+
+
 def credit_notes_of(invoice: Invoice) -> list[Invoice]:
     return list(
         db.session.scalars(
@@ -672,11 +792,12 @@ def days_overdue(invoice: Invoice, today: date) -> int:
     return max(0, (today - invoice.due_on).days)
 
 
-def is_payable(invoice: Invoice) -> bool:
+def is_payable(invoice: Invoice, due: int) -> bool:
+    """An open invoice with an amount due (R-44) can be paid."""
     return (
         invoice.kind == DocumentKind.INVOICE
         and invoice.state.status == InvoiceStatus.OPEN
-        and invoice.total > 0
+        and due > 0
     )
 
 

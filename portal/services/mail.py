@@ -17,6 +17,7 @@ import sqlalchemy as sa
 from flask import current_app
 from flask_babel import force_locale
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import aliased
 
 from portal.clock import clock
 from portal.extensions import db
@@ -261,17 +262,129 @@ def alert_staff(kind: str, context: Mapping[str, Any]) -> list[OutboxEmail]:
     return written
 
 
-def notices_of(organisation_id: int, *, limit: int = 50, offset: int = 0) -> list[OutboxEmail]:
-    """R-61: the notices sent (or waiting to be sent) to an organisation, newest first."""
-    return list(
-        db.session.scalars(
-            sa.select(OutboxEmail)
-            .where(OutboxEmail.organisation_id == organisation_id, OutboxEmail.is_notice.is_(True))
-            .order_by(OutboxEmail.created_at.desc(), OutboxEmail.id.desc())
-            .limit(limit)
-            .offset(offset)
-        )
+@dataclass(frozen=True)
+class Notice:
+    """R-61: one notice as the organisation received it, with the e-mails written for it,
+    one per recipient (the same subject and text, written together)."""
+
+    emails: list[OutboxEmail]
+
+    @property
+    def first(self) -> OutboxEmail:
+        return self.emails[0]
+
+    @property
+    def id(self) -> int:
+        return self.first.id
+
+    @property
+    def kind(self) -> str:
+        return self.first.kind
+
+    @property
+    def subject(self) -> str:
+        return self.first.subject
+
+    @property
+    def body(self) -> str:
+        return self.first.body
+
+    @property
+    def affects_contract(self) -> bool:
+        return self.first.affects_contract
+
+    @property
+    def created_at(self) -> datetime:
+        return self.first.created_at
+
+    @property
+    def to_addresses(self) -> list[str]:
+        return [e.to_address for e in self.emails]
+
+    @property
+    def sent_at(self) -> datetime | None:
+        """When the notice was first given: its first e-mail sent (R-61)."""
+        sent = [e.sent_at for e in self.emails if e.sent_at is not None]
+        return min(sent) if sent else None
+
+    @property
+    def failed_at(self) -> datetime | None:
+        """Given up for a recipient and sent to nobody yet: the provider is looking into it."""
+        failed = [e.failed_at for e in self.emails if e.failed_at is not None]
+        return min(failed) if failed and self.sent_at is None else None
+
+
+def _to_the_second(column: Any) -> Any:
+    """An instant cut to the second. The e-mails of one notice are written in one
+    transaction (notify_many gives them one instant; _write's column default, instants a few
+    microseconds apart), so the second they were written in, with their subject and text,
+    tells them apart from another notice."""
+    if db.session.get_bind().dialect.name == "sqlite":
+        return sa.func.strftime("%Y-%m-%d %H:%M:%S", column)
+    return sa.func.date_trunc("second", column)
+
+
+def _same_notice(columns: Any, bucket: Any) -> list[Any]:
+    """The e-mails of one notice: the same kind, subject, text, contract and second."""
+    return [
+        OutboxEmail.kind == columns.kind,
+        OutboxEmail.subject == columns.subject,
+        OutboxEmail.body == columns.body,
+        OutboxEmail.contract_id.is_not_distinct_from(columns.contract_id),
+        OutboxEmail.affects_contract == columns.affects_contract,
+        _to_the_second(OutboxEmail.created_at) == bucket,
+    ]
+
+
+def notices_of(organisation_id: int, *, limit: int = 50, offset: int = 0) -> list[Notice]:
+    """R-61: the notices sent (or waiting to be sent) to an organisation, newest first; each
+    notice once, with all its recipients (a page of `limit` notices, not e-mails)."""
+    bucket = _to_the_second(OutboxEmail.created_at)
+    kept = (OutboxEmail.organisation_id == organisation_id, OutboxEmail.is_notice.is_(True))
+    key = (
+        OutboxEmail.kind,
+        OutboxEmail.subject,
+        OutboxEmail.body,
+        OutboxEmail.contract_id,
+        OutboxEmail.affects_contract,
     )
+    first_id = sa.func.min(OutboxEmail.id).label("first_id")
+    written = sa.func.max(OutboxEmail.created_at).label("written")
+    page = (
+        sa.select(first_id, written, *key, bucket.label("bucket"))
+        .where(*kept)
+        .group_by(*key, bucket)
+        .order_by(written.desc(), first_id.desc())
+        .limit(limit)
+        .offset(offset)
+        .subquery()
+    )
+    found = db.session.execute(
+        sa.select(OutboxEmail, page.c.first_id)
+        .join(page, sa.and_(*_same_notice(page.c, page.c.bucket)))
+        .where(*kept)
+        .order_by(page.c.written.desc(), page.c.first_id.desc(), OutboxEmail.id)
+    ).all()
+    notices: dict[int, list[OutboxEmail]] = {}
+    for email, group in found:
+        notices.setdefault(group, []).append(email)
+    return [Notice(emails) for emails in notices.values()]
+
+
+def notice_containing(email: OutboxEmail) -> Notice:
+    """The notice one of its e-mails belongs to, with its other recipients."""
+    this = aliased(OutboxEmail)
+    bucket = sa.select(_to_the_second(this.created_at)).where(this.id == email.id)
+    emails = db.session.scalars(
+        sa.select(OutboxEmail)
+        .where(
+            OutboxEmail.organisation_id == email.organisation_id,
+            OutboxEmail.is_notice.is_(True),
+            *_same_notice(email, bucket.scalar_subquery()),
+        )
+        .order_by(OutboxEmail.id)
+    ).all()
+    return Notice(list(emails) or [email])
 
 
 @dataclass

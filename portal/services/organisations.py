@@ -25,7 +25,7 @@ from portal.models import (
     UserKind,
 )
 from portal.permissions import Actor, can_onboard
-from portal.services import audit, terms
+from portal.services import audit, information, terms
 from portal.services.accounts import invite_first_administrator
 from portal.services.apply import charge_initial_fee
 from portal.services.auth import normalise_email
@@ -33,8 +33,19 @@ from portal.services.errors import NotAllowed, PortalError
 
 
 def search(text: str, *, limit: int = 50) -> list[Organisation]:
-    """Staff search by name, kana, e-mail, phone or id."""
-    query = sa.select(Organisation).order_by(Organisation.legal_name).limit(limit)
+    """Staff search by name, kana, e-mail, phone or id; in the order of the names' readings
+    (kana, as staff look names up), those without a reading after them by name."""
+    no_reading = sa.func.coalesce(Organisation.legal_name_kana, "") == ""
+    query = (
+        sa.select(Organisation)
+        .order_by(
+            sa.case((no_reading, 1), else_=0),
+            Organisation.legal_name_kana,
+            Organisation.legal_name,
+            Organisation.id,
+        )
+        .limit(limit)
+    )
     text = text.strip()
     if text:
         pattern = f"%{text.lower()}%"
@@ -116,8 +127,18 @@ class Onboarded:
     invitation_expires_at: datetime
 
 
-def onboard(actor: Actor, application: Application, *, ip: str = "") -> Onboarded:
-    """Create the organisation, its first administrator and its first contract."""
+@dataclass(frozen=True)
+class Checked:
+    """An application nothing refuses: the plan it is for, the partner it came through and
+    the company name's reading as kept."""
+
+    plan: Plan
+    partner: PartnerCompany | None
+    legal_name_kana: str
+
+
+def check_application(actor: Actor, application: Application) -> Checked:
+    """What refuses an application, asked before staff confirm it (onboard asks again)."""
     if not can_onboard(actor):
         raise NotAllowed(_("Only support staff may onboard organisations."))
     admin_email = normalise_email(application.admin_email)
@@ -130,16 +151,27 @@ def onboard(actor: Actor, application: Application, *, ip: str = "") -> Onboarde
         calendar.validate_anchor_day(application.anchor_day)
     except ValueError:
         raise PortalError(_("The anchor day must be 1 to 28."), field="anchor_day") from None
-
     partner = None
     if application.partner_id is not None:
         partner = db.session.get(PartnerCompany, application.partner_id)
         if partner is None:
             raise PortalError(_("Choose a partner company."), field="partner_id")
+    try:
+        kana = information.kana_reading(application.legal_name_kana)
+    except ValueError as exc:
+        raise PortalError(str(exc), field="legal_name_kana") from None
+    return Checked(plan, partner, kana)
+
+
+def onboard(actor: Actor, application: Application, *, ip: str = "") -> Onboarded:
+    """Create the organisation, its first administrator and its first contract."""
+    checked = check_application(actor, application)
+    plan, partner = checked.plan, checked.partner
+    admin_email = normalise_email(application.admin_email)
 
     organisation = Organisation(
         legal_name=application.legal_name.strip(),
-        legal_name_kana=application.legal_name_kana.strip(),
+        legal_name_kana=checked.legal_name_kana,
         postal_code=application.postal_code.strip(),
         address=application.address.strip(),
         phone=application.phone.strip(),

@@ -32,7 +32,7 @@ from portal.models import (
 )
 from portal.permissions import Actor, can_request_changes
 from portal.presentation import long_date
-from portal.services import audit, mail
+from portal.services import audit, documents, mail
 from portal.services.errors import Conflict, NotAllowed, PortalError
 from portal.transaction import begin_writing
 
@@ -58,6 +58,25 @@ _REFUSALS: dict[str, Any] = {
     ),
     "too_far_ahead": _l("Choose a date within %(months)d months."),
     "after_contract_end": _l("The contract ends on %(last_day)s; choose a date up to then."),
+    # Dead ends (quotes.DEAD_ENDS): why no date is possible, and what to do instead.
+    "no_upgrade_date": _l(
+        "This contract ends on %(last_day)s, before a plan change could take effect: a change "
+        "must reach us at least 10 days ahead, so the earliest date would be %(earliest)s. "
+        "To keep the contract, apply for its renewal; once the next period has begun, you can "
+        "change the plan."
+    ),
+    "no_downgrade_date": _l(
+        "This contract ends on %(last_day)s, before a downgrade could take effect: it needs 30 "
+        "days' notice, so the earliest end would be %(earliest)s. Without a renewal application "
+        "the contract simply ends on %(last_day)s, and your agency can arrange a new contract "
+        "on the cheaper plan from the next day. Or apply for renewal, and change the plan once "
+        "the next period has begun."
+    ),
+    "no_termination_date": _l(
+        "This contract ends on %(last_day)s unless its renewal is applied for, so it needs no "
+        "cancellation: a cancellation needs 30 days' notice, and the earliest end would be "
+        "%(earliest)s, after that day. To keep the contract, apply for its renewal instead."
+    ),
     "not_month_end": _l(
         "A contract ends at the end of a billing month. The earliest possible end is %(earliest)s."
     ),
@@ -314,6 +333,8 @@ def submit(
         via_api=via_api,
     )
     db.session.flush()
+    # R-32: the confirmation the customer keeps, rendered once, now, with the request.
+    documents.store_confirmation(request)
     _notify(actor, request, "request_submitted")
     return request
 
@@ -355,6 +376,7 @@ def withdraw(actor: Actor, request: ContractRequest, *, ip: str) -> ContractRequ
         contract_id=request.contract_id,
         kind=request.kind.value,
     )
+    documents.store_withdrawal(request)  # R-23: the withdrawal is a document of its own
     _notify(actor, request, "request_withdrawn")
     return request
 

@@ -34,6 +34,7 @@ from portal.models import (
     User,
 )
 from portal.permissions import Actor, can_consent_to_terms, can_publish_terms
+from portal.presentation import long_date
 from portal.services import audit, mail
 from portal.services.errors import Conflict, NotAllowed, PortalError
 from portal.transaction import begin_writing
@@ -240,8 +241,26 @@ def earliest_effective_date(today: date) -> date:
     return today + timedelta(days=MINIMUM_NOTICE_DAYS)
 
 
-def publish(actor: Actor, draft: Draft, *, ip: str = "") -> TermsVersion:
-    """R-60: a new version of a service's terms, numbered next for the service."""
+@dataclass(frozen=True)
+class Preview:
+    """What publishing a draft will do, for the confirmation page."""
+
+    service: Service
+    version: int
+    organisations_told: int
+
+
+def check_draft(actor: Actor, draft: Draft) -> Preview:
+    """What refuses a draft, asked before staff confirm it (publish asks again); if nothing
+    does, the number the version would get and how many organisations would be told."""
+    service, latest = _validate(actor, draft)
+    told = db.session.scalar(
+        sa.select(sa.func.count()).select_from(organisations_using(service.id).subquery())
+    )
+    return Preview(service, (latest.version if latest else 0) + 1, told or 0)
+
+
+def _validate(actor: Actor, draft: Draft) -> tuple[Service, TermsVersion | None]:
     if not can_publish_terms(actor):
         raise NotAllowed(_("Only staff administrators may publish terms."))
     service = db.session.get(Service, draft.service_id)
@@ -255,24 +274,36 @@ def publish(actor: Actor, draft: Draft, *, ip: str = "") -> TermsVersion:
         raise PortalError(
             _(
                 "Customers are told in advance: the effective date must be %(date)s or later.",
-                date=earliest.isoformat(),
+                date=long_date(earliest),
             ),
             field="effective_on",
         )
+    latest = latest_version(service.id)
+    _check_after(latest, draft)
+    return service, latest
+
+
+def _check_after(latest: TermsVersion | None, draft: Draft) -> None:
+    if latest is not None and draft.effective_on <= latest.effective_on:
+        # Otherwise the older version would come back into force after the newer one.
+        raise PortalError(
+            _(
+                "Version %(version)s takes effect on %(date)s: a new version must take "
+                "effect after it.",
+                version=latest.version,
+                date=long_date(latest.effective_on),
+            ),
+            field="effective_on",
+        )
+
+
+def publish(actor: Actor, draft: Draft, *, ip: str = "") -> TermsVersion:
+    """R-60: a new version of a service's terms, numbered next for the service."""
+    service, _latest = _validate(actor, draft)
     begin_writing()
     for _attempt in range(PUBLISH_ATTEMPTS):
         latest = latest_version(service.id)
-        if latest is not None and draft.effective_on <= latest.effective_on:
-            # Otherwise the older version would come back into force after the newer one.
-            raise PortalError(
-                _(
-                    "Version %(version)s takes effect on %(date)s: a new version must take "
-                    "effect after it.",
-                    version=latest.version,
-                    date=latest.effective_on.isoformat(),
-                ),
-                field="effective_on",
-            )
+        _check_after(latest, draft)
         version = TermsVersion(
             service_id=service.id,
             version=(latest.version if latest else 0) + 1,
@@ -506,7 +537,7 @@ def history_csv(organisation_id: int, locale: str) -> str:
             _("Title"),
             _("Effective date"),
             _("Consent"),
-            _("By"),
+            _("Consented by"),
             _("E-mail"),
             _("Consented at (Tokyo)"),
         ]

@@ -22,24 +22,47 @@ def sign_in(page: Page, email: str, password: str = PASSWORD) -> None:
     )
 
 
+def open_user_menu(page: Page) -> Locator:
+    """Open the header's user menu (password, API tokens, misuse, language, sign-out), if
+    someone is signed in, and return what it holds (the header itself when no one is)."""
+    menu = page.get_by_test_id("user-menu")
+    if menu.count() == 0:
+        return page.locator("header .header-tools")
+    if menu.get_attribute("open") is None:
+        menu.locator("summary").click()
+    return menu
+
+
 def sign_out(page: Page) -> None:
+    menu = open_user_menu(page)
     with page.expect_navigation():
-        page.locator("form[action='/logout'] button").click()
+        menu.locator("form[action='/logout'] button").click()
     expect(page).to_have_url(re.compile(r"/login$"))
     expect(page.get_by_test_id("signed-in-as")).to_have_count(0)
 
 
 def switch_language(page: Page, locale: str) -> None:
-    """Use the language switch in the header."""
-    page.locator("#locale").select_option(locale)
+    """Use the language switch in the header (in the user menu once signed in)."""
+    menu = open_user_menu(page)
+    menu.locator("#site-locale").select_option(locale)
     with page.expect_navigation():
-        page.locator("form.language-switch button[type=submit]").click()
+        menu.locator("form.language-switch button[type=submit]").click()
     expect(page.locator("html")).to_have_attribute("lang", locale)
 
 
 def main_navigation(page: Page) -> Locator:
     """The header's main navigation (links of the same name appear in the pages too)."""
     return page.get_by_role("navigation", name="Main navigation")
+
+
+def nav_link(page: Page, href: str) -> Locator:
+    """The header's link to `href`, its menu opened first when it sits in one (Organisation,
+    Operations, the user menu)."""
+    link = page.locator(f"header a[href='{href}']")
+    menu = page.locator("header details.menu", has=page.locator(f"a[href='{href}']"))
+    if menu.count() and menu.get_attribute("open") is None:
+        menu.locator("summary").click()
+    return link
 
 
 def screenshot_at_widths(page: Page, stem: Path, widths: tuple[int, ...] = (1280, 390)) -> None:

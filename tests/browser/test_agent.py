@@ -7,7 +7,7 @@ import re
 import pytest
 from playwright.sync_api import Page, expect
 
-from tests.browser.helpers import sign_in
+from tests.browser.helpers import nav_link, sign_in
 from tests.factories import build_world
 
 pytestmark = pytest.mark.browser
@@ -16,6 +16,7 @@ pytestmark = pytest.mark.browser
 def test_agent_acts_for_a_client_and_leaves(live_server, page: Page, browser_errors):
     world = build_world(live_server.app)
     sign_in(page, world.emails["sales_agent"])
+    nav_link(page, "/partner/clients").click()
     expect(page).to_have_url(re.compile(r"/partner/clients$"))
     client = page.get_by_test_id(f"client-{world.org_a}")
     expect(client).to_contain_text("Alpha K.K.")

@@ -17,7 +17,7 @@ from playwright.sync_api import Page, expect
 from portal.extensions import db
 from portal.models import Invoice
 from portal.services.invoicing import issue_invoices
-from tests.browser.helpers import sign_in
+from tests.browser.helpers import nav_link, sign_in
 from tests.factories import World, build_world
 
 pytestmark = pytest.mark.browser
@@ -33,15 +33,20 @@ def test_administrator_reads_and_downloads_an_invoice(live_server, page: Page, b
     world = build_world(live_server.app)
     _issue(live_server.app, world)
     sign_in(page, world.emails["admin"])
-    page.get_by_role("link", name="Invoices").click()
+    nav_link(page, "/invoices").click()
     expect(page).to_have_url(re.compile(r"/invoices$"))
+    # what is owed now, and a Pay button on each invoice to pay.
+    expect(page.get_by_test_id("outstanding-total")).to_have_text("¥165,000")  # INV-1, 3, 5
     row = page.get_by_test_id("invoice-INV-00000003")
     expect(row).to_contain_text("¥55,000")
     expect(row).to_contain_text("Overdue")  # due 2026-12-20; today is 2027-03-01
+    expect(row.get_by_test_id("pay-INV-00000003")).to_have_text("Pay ¥55,000")
     row.get_by_role("link", name="INV-00000003").click()
     expect(page.get_by_test_id("invoice-lines")).to_contain_text("billing month 2026-12")
     expect(page.get_by_test_id("tax-10")).to_have_text("¥5,000")
     expect(page.get_by_test_id("invoice-total")).to_have_text("¥55,000")
+    expect(page.get_by_test_id("pay")).to_have_text("Pay ¥55,000 by card")
+    expect(page.get_by_test_id("bank-transfer")).to_contain_text("7654321")
     with page.expect_download() as download:
         page.get_by_test_id("invoice-pdf").click()
     content = open(download.value.path(), "rb").read()  # noqa: SIM115 - read once
@@ -60,7 +65,7 @@ def test_billing_staff_find_an_invoice_and_record_a_bank_transfer(
     world = build_world(live_server.app)
     _issue(live_server.app, world)
     sign_in(page, world.emails["billing"])
-    page.get_by_role("link", name="Invoices").click()
+    nav_link(page, "/staff/invoices").click()
     page.get_by_label("Counterparty (part of the name)").fill("alpha")
     page.get_by_label("Total from (yen, tax included)").fill("55000")
     page.get_by_role("button", name="Search").click()
@@ -71,5 +76,14 @@ def test_billing_staff_find_an_invoice_and_record_a_bank_transfer(
     page.get_by_label("Received on").fill("2027-02-27")
     page.get_by_label("Reference (bank statement, payer name)").fill("ALPHA KK")
     page.get_by_role("button", name="Record the payment").click()
+    # It cannot be undone: the page says what will be recorded before it is.
+    expect(page.get_by_test_id("confirm-summary")).to_contain_text("¥55,000")
+    expect(page.get_by_test_id("confirm-summary")).to_contain_text("ALPHA KK")
+    page.get_by_test_id("confirm").click()
     expect(page.get_by_text("INV-00000003 is paid")).to_be_visible()
+    expect(page.get_by_test_id("amount-due")).to_have_text("¥0")
+    # The issuer and bank account printed on invoices: billing staff read them.
+    page.get_by_role("link", name="Invoices and credit notes").click()
+    page.get_by_test_id("provider-link").click()
+    expect(page.get_by_test_id("provider-settings")).to_contain_text("テスト銀行")
     browser_errors.assert_none()

@@ -13,7 +13,7 @@ from playwright.sync_api import Page, expect
 from portal import mailer
 from portal.extensions import db
 from portal.models import Organisation, Service, TermsConsent, TermsVersion
-from tests.browser.helpers import sign_in, sign_out
+from tests.browser.helpers import nav_link, sign_in, sign_out
 from tests.factories import build_world, rows
 from tests.smtp_server import SmtpSink
 
@@ -51,7 +51,7 @@ def test_administrator_changes_the_billing_e_mail_and_both_addresses_are_told(
     old, new = alpha.billing_email, "invoices@alpha.example"
 
     sign_in(page, world.emails["admin"])
-    page.get_by_role("link", name="Organisation").click()
+    nav_link(page, "/organisation").click()
     page.locator("#billing_email").fill(new)
     with page.expect_navigation():
         page.get_by_role("button", name="Save changes").click()
@@ -72,10 +72,12 @@ def test_administrator_changes_the_billing_e_mail_and_both_addresses_are_told(
     for message in (to_old, to_new):
         assert old in message.get_content() and new in message.get_content()
 
-    page.get_by_role("link", name="Notices").click()
+    nav_link(page, "/notices").click()
+    # One notice, once, to both addresses; sent, with its time.
     rows_shown = page.locator("main tbody tr", has_text=to_old["Subject"])
-    expect(rows_shown).to_have_count(2)
-    expect(rows_shown.first).not_to_contain_text("Waiting to be sent")  # sent, with its time
+    expect(rows_shown).to_have_count(1)
+    expect(rows_shown.get_by_test_id("recipient")).to_have_text([old, new])
+    expect(rows_shown).not_to_contain_text("Waiting to be sent")
     browser_errors.assert_none()
 
 
@@ -159,3 +161,41 @@ def test_a_user_resets_the_password_from_the_e_mailed_link(
     # The link worked once: opening it again says so (410 Gone).
     again = page.request.get(link.replace(app.config["BASE_URL"].rstrip("/"), live_server.url))
     assert again.status == 410 and re.search("already used|使用済み", again.text())
+
+
+def test_administrator_sees_a_new_token_once_and_confirms_revoking_it_and_removing_a_user(
+    live_server, page: Page, browser_errors
+):
+    """A new API token is shown on the page its creation leads to, once (a reload shows it
+    no more and creates nothing); revoking the token and removing a user each ask first."""
+    app = live_server.app
+    world = build_world(app)
+    sign_in(page, world.emails["admin"])
+    nav_link(page, "/account/api-tokens").click()
+    page.locator("#name").fill("ERP")
+    with page.expect_navigation():
+        page.get_by_role("button", name="Create a token").click()
+    expect(page).to_have_url(re.compile(r"/account/api-tokens$"))
+    expect(page.get_by_test_id("token-value")).to_contain_text("ptk_")
+    page.reload()
+    expect(page.get_by_test_id("token-value")).to_have_count(0)
+    expect(page.get_by_test_id("tokens").locator("tbody tr")).to_have_count(1)
+
+    with page.expect_navigation():
+        page.get_by_test_id("tokens").get_by_role("button", name="Revoke").click()
+    expect(page.get_by_test_id("confirm-summary")).to_contain_text("never works again")
+    with page.expect_navigation():
+        page.get_by_test_id("confirm").click()
+    expect(page).to_have_url(re.compile(r"/account/api-tokens$"))
+    expect(page.get_by_test_id("tokens")).to_contain_text("Revoked")
+
+    nav_link(page, "/organisation/users").click()
+    member = page.get_by_test_id(f"user-{world.ids['member']}")
+    with page.expect_navigation():
+        member.get_by_role("button", name="Remove").click()
+    expect(page.get_by_test_id("confirm-summary")).to_contain_text("cannot be undone")
+    with page.expect_navigation():
+        page.get_by_test_id("confirm").click()
+    expect(page).to_have_url(re.compile(r"/organisation/users$"))
+    expect(page.get_by_test_id(f"user-{world.ids['member']}")).to_contain_text("Removed")
+    browser_errors.assert_none()

@@ -7,8 +7,9 @@ import re
 import pytest
 from playwright.sync_api import Page, expect
 
-from tests.browser.helpers import sign_in, sign_out
-from tests.factories import build_world
+from portal.models import Organisation
+from tests.browser.helpers import nav_link, sign_in, sign_out
+from tests.factories import build_world, rows
 
 pytestmark = pytest.mark.browser
 
@@ -20,6 +21,7 @@ def test_support_views_as_customer_and_the_administrator_sees_the_record(
 ):
     world = build_world(live_server.app)
     sign_in(page, world.emails["support"])
+    nav_link(page, "/staff/organisations").click()
     expect(page).to_have_url(re.compile(r"/staff/organisations$"))
 
     page.locator("#organisation-rows").get_by_role("link", name="Alpha K.K.").click()
@@ -41,7 +43,7 @@ def test_support_views_as_customer_and_the_administrator_sees_the_record(
     expect(page).to_have_url(re.compile(rf"/contracts/{world.contract_a}$"))
     expect(banner.locator("button[type=submit]")).to_be_visible()
 
-    page.locator("header nav a[href='/access-records']").click()
+    nav_link(page, "/access-records").click()
     expect(page).to_have_url(re.compile(r"/access-records$"))
     expect(banner.locator("button[type=submit]")).to_be_visible()
     expect(page.get_by_test_id("access-records")).to_contain_text(REASON)
@@ -56,7 +58,7 @@ def test_support_views_as_customer_and_the_administrator_sees_the_record(
     sign_out(page)
 
     sign_in(page, world.emails["admin"])
-    page.locator("header nav a[href='/access-records']").click()
+    nav_link(page, "/access-records").click()
     expect(page).to_have_url(re.compile(r"/access-records$"))
     expect(banner).to_have_count(0)
     record = page.get_by_test_id("access-records").locator("tbody tr").first
@@ -87,4 +89,48 @@ def test_staff_search_filters_live_with_htmx_under_the_csp(live_server, page: Pa
     expect(rows).not_to_contain_text("Alpha K.K.")
     assert page.evaluate("window.__sameDocument") is True, "the page reloaded"
     expect(page).to_have_url(re.compile(r"/staff/organisations$"))
+    browser_errors.assert_none()
+
+
+def test_support_onboards_an_organisation_after_checking_what_it_creates(
+    live_server, page: Page, browser_errors
+):
+    """Onboarding asks first (without JavaScript: a page with the same form), going back
+    keeps what was typed, and the result is a page of its own: reloading it onboards
+    nothing twice."""
+    app = live_server.app
+    world = build_world(app)
+    sign_in(page, world.emails["support"])
+    nav_link(page, "/staff/organisations/new").click()
+    expect(page).to_have_url(re.compile(r"/staff/organisations/new$"))
+    page.locator("#legal_name").fill("Gamma K.K.")
+    page.locator("#legal_name_kana").fill("がんま")
+    page.locator("#billing_email").fill("billing@gamma.example")
+    page.locator("#admin_name").fill("Gamma Admin")
+    page.locator("#admin_email").fill("admin@gamma.example")
+    page.locator("#plan_id").select_option(str(world.ids["plan_small"]))
+    page.locator("#service_start").fill("2027-03-05")
+    with page.expect_navigation():
+        page.locator("main form button[type=submit]").click()
+
+    summary = page.get_by_test_id("confirm-summary")
+    expect(summary).to_contain_text("Create the organisation Gamma K.K. (ガンマ).")
+    expect(summary).to_contain_text("from March 5, 2027")
+    expect(summary).to_contain_text("Gamma Admin (admin@gamma.example)")
+    with page.expect_navigation():
+        page.get_by_test_id("edit").click()
+    expect(page.locator("#legal_name")).to_have_value("Gamma K.K.")
+    expect(page.locator("#service_start")).to_have_value("2027-03-05")
+    with page.expect_navigation():
+        page.locator("main form button[type=submit]").click()
+    with page.expect_navigation():
+        page.get_by_test_id("confirm").click()
+
+    expect(page).to_have_url(re.compile(r"/staff/organisations/\d+$"))
+    main = page.locator("main")
+    expect(main).to_contain_text("Gamma K.K. is onboarded")
+    expect(main).to_contain_text("An invitation was e-mailed to admin@gamma.example")
+    page.reload()
+    expect(page.locator("h1")).to_have_text("Gamma K.K.")
+    assert len(rows(app, Organisation, legal_name="Gamma K.K.")) == 1
     browser_errors.assert_none()

@@ -97,3 +97,34 @@ def test_a_sales_agent_pays_for_the_client(app, world, stripe_server, invoice_id
     agent = signed_in_client(app, world.emails["sales_agent"])
     enter_client(agent, world.org_a)
     assert agent.post(f"/invoices/{invoice_id}/pay").status_code == 200
+
+
+def test_after_a_credit_note_the_pay_page_asks_the_amount_due(
+    app, world, stripe_server, invoice_id
+):
+    """R-44: ¥445,500 less a credit note of ¥10,000 + ¥1,000 tax: every Pay says ¥434,500,
+    and that is what Stripe is asked for."""
+    from portal.services import invoicing
+    from tests.payments.conftest import actor
+
+    with app.test_request_context():
+        invoicing.issue_credit_note(
+            actor(world, "billing"),
+            db.session.get_one(Invoice, invoice_id),
+            amount=10_000,
+            tax_rate_percent=10,
+            reason="Partial refund for an outage",
+            ip="",
+        )
+        db.session.commit()
+    admin = signed_in_client(app, world.emails["admin"])
+    listing = admin.get("/invoices").get_data(as_text=True)
+    assert re.search(r'data-testid="pay-INV-00000001">\s*Pay ¥434,500\s*<', listing)
+    detail = admin.get(f"/invoices/{invoice_id}").get_data(as_text=True)
+    assert re.search(r'data-testid="pay">\s*Pay ¥434,500 by card\s*<', detail)
+    html = admin.post(f"/invoices/{invoice_id}/pay").get_data(as_text=True)
+    assert "Pay ¥434,500 by card" in html and "Pay ¥445,500" not in html
+    assert 'data-testid="amount-due">¥434,500<' in html
+    assert "¥445,500" in html and "−¥11,000" in html  # how the amount due follows
+    intent_id = re.search(r'data-client-secret="([^"]+)"', html).group(1).split("_secret_")[0]
+    assert stripe_server.browser().v1.payment_intents.retrieve(intent_id).amount == 434_500

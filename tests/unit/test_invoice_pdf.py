@@ -16,7 +16,10 @@ from flask_babel import force_locale
 from flask_babel import gettext as _
 from pypdf import PdfReader
 
+from portal.documents.common import address_lines
+from portal.documents.fonts import FONT_NAME, register_fonts
 from portal.documents.invoices import (
+    BankAccount,
     InvoiceDocument,
     InvoiceLineDocument,
     ReturnsAtRate,
@@ -206,10 +209,6 @@ def test_the_labels_are_in_the_documents_language(app: Flask, locale: str):
         ("Due date", {}),
         ("To: %(name)s", {"name": "株式会社サンプル商事"}),
         ("Transaction period", {}),
-        (
-            "billing month %(month)s (%(start)s – %(end)s)",
-            {"month": "2027-05", "start": day, "end": last},
-        ),
         ("Description", {}),
         ("Tax rate", {}),
         ("Amount (tax excluded)", {}),
@@ -222,6 +221,12 @@ def test_the_labels_are_in_the_documents_language(app: Flask, locale: str):
         ("Page %(page)d of %(pages)d", {"page": 1, "pages": 1}),
     ):
         assert label in text, label
+    # The billing month as people write it: 2027年5月度, not 月度 2027-05.
+    period = {
+        "en": f"billing month 2027-05 ({day} – {last})",
+        "ja": f"2027年5月度（{day}～{last}）",
+    }[locale]
+    assert period in text
 
 
 def test_reduced_rate_lines_are_marked_and_taxed_apart(app: Flask):
@@ -729,3 +734,112 @@ def test_an_invoice_with_returns_gives_the_same_bytes_every_time(app: Flask):
 
     assert render(app, w4_invoice(locale="ja")) == first
     assert render(app, w4_invoice(locale="ja", returns=())) != first
+
+
+# --- how to pay and the issuer's contact -------------------------------------------
+
+BANK = BankAccount(
+    bank="テスト銀行",
+    branch="本店営業部",
+    type="ordinary",
+    number="7654321",
+    holder_kana="カ）イメージワークスデモ",
+)
+
+
+@pytest.mark.parametrize("locale", ["en", "ja"])
+def test_an_invoice_prints_the_bank_account_the_due_date_and_the_issuers_phone(
+    app: Flask, locale: str
+):
+    text = text_of(
+        render(app, w2_invoice(locale=locale, provider_bank=BANK, provider_phone="03-1234-5678"))
+    )
+    due = {"en": "10 May 2027", "ja": "2027年5月10日"}[locale]
+    (title, bank, branch, kind, number, holder, by, ordinary, phone) = labels(
+        app,
+        locale,
+        ("Payment by bank transfer", {}),
+        ("Bank", {}),
+        ("Branch", {}),
+        ("Account type", {}),
+        ("Account number", {}),
+        ("Account holder", {}),
+        ("Transfer by", {}),
+        ("Ordinary account", {}),
+        ("Tel. %(phone)s", {"phone": "03-1234-5678"}),
+    )
+    assert (
+        f"{title} {bank} テスト銀行 {branch} 本店営業部 {kind} {ordinary} {number} 7654321 "
+        f"{holder} カ）イメージワークスデモ {by} {due}"
+    ) in text
+    assert phone in text
+
+
+def test_a_current_account_is_named_so(app: Flask):
+    current = dataclasses.replace(BANK, type="current")
+    name, number = labels(app, "ja", ("Current account", {}), ("Account number", {}))
+    text = text_of(render(app, w2_invoice(locale="ja", provider_bank=current)))
+    assert f"{name} {number} 7654321" in text
+
+
+def test_a_credit_note_prints_no_bank_account(app: Flask):
+    text = text_of(render(app, credit_note(provider_bank=BANK)))
+    assert "7654321" not in text and "Payment by bank transfer" not in text
+
+
+def test_invoice_document_copies_the_bank_account_and_phone_as_issued():
+    frozen = {
+        "bank": "テスト銀行",
+        "branch": "本店営業部",
+        "type": "ordinary",
+        "number": "7654321",
+        "holder_kana": "カ）イメージワークスデモ",
+    }
+
+    def issued(**values: object) -> Invoice:
+        invoice = _orm_invoice(**values)
+        invoice.lines.extend(
+            _orm_line(n, line, "charge")
+            for n, line in enumerate((MONTHLY_FEE, SHORTFALL, CHANGE_FEE), start=1)
+        )
+        return invoice
+
+    doc = invoice_document(issued(provider_bank=frozen, provider_phone="03-1234-5678"))
+    assert (doc.provider_bank, doc.provider_phone) == (BANK, "03-1234-5678")
+    # Invoices issued before the portal kept an account have none: nothing is printed.
+    for before in (None, {}):
+        assert invoice_document(issued(provider_bank=before)).provider_bank is None
+
+
+# The address breaks between its parts (prefecture, city or ward, block number, building),
+# never inside a name, whatever the width.
+ADDRESSES = {
+    "building after the block number": (
+        "〒100-0005 東京都千代田区丸の内1-1-1 丸の内サンプルビルディング12階（デモ）",
+        ("千代田区", "丸の内1-1-1", "丸の内サンプルビルディング12階（デモ）"),
+    ),
+    "a town with 町 inside its name": (
+        "東京都町田市原町田6丁目1番1号サンプルビルディング",
+        ("町田市", "原町田6丁目1番1号", "サンプルビルディング"),
+    ),
+    "a city named after its city": ("三重県四日市市諏訪町1-5", ("四日市市諏訪町1-5",)),
+    "English": ("1-2-3 Marunouchi, Chiyoda-ku, Tokyo 100-0005", ("Chiyoda-ku,", "Marunouchi,")),
+}
+
+
+@pytest.mark.parametrize("address, words", ADDRESSES.values(), ids=ADDRESSES.keys())
+@pytest.mark.parametrize("width", [60, 120, 200])
+def test_an_address_breaks_between_its_parts(address: str, words: tuple[str, ...], width: int):
+    register_fonts()
+    lines = address_lines(address, width, FONT_NAME, 9)
+    assert "".join(lines).replace(" ", "") == address.replace(" ", "")
+    for word in words:
+        assert any(word in line for line in lines), (word, lines)
+
+
+def test_the_issuers_long_address_is_printed_in_whole_parts(app: Flask):
+    address = "〒100-0005 東京都千代田区丸の内1-1-1 丸の内サンプルビルディング12階（デモ）"
+    pdf = render(app, w2_invoice(locale="ja", provider_address=address))
+    lines = [line.strip() for line in PdfReader(BytesIO(pdf)).pages[0].extract_text().split("\n")]
+    assert "〒100-0005 東京都千代田区丸の内1-1-1" in lines
+    assert "丸の内サンプルビルディング12階（デモ）" in lines

@@ -670,6 +670,12 @@ def test_r20_r21_property_upgrade_effective_at_least_10_days_after_notice(change
         _refused(result, "not_an_upgrade", "plan")
         return
     if isinstance(result, Refusal):
+        if result.code == "no_upgrade_date":
+            # R-06: the contract ends before the lead time has run, so no date can be chosen.
+            assert result.field is None
+            assert result.params["earliest"] == max(floor, state.service_start)
+            assert result.params["last_day"] == state.last_day < result.params["earliest"]
+            return
         assert result.field == "effective_on"
         if result.code == "inside_lead_time":
             assert chosen is not None
@@ -710,13 +716,21 @@ def test_r22_r30_property_termination_is_a_month_end_at_least_30_days_ahead(chan
     while not is_month_end(earliest, state.anchor_day):
         earliest += ONE_DAY
     chosen = floor + timedelta(days=offset) if choose else None
-    results = [quote_cancellation(state, notice, chosen)]
+    results = [("no_termination_date", quote_cancellation(state, notice, chosen))]
     if target == SMALL:
-        results.append(quote_downgrade(state, prices, notice, target, chosen))
+        results.append(
+            ("no_downgrade_date", quote_downgrade(state, prices, notice, target, chosen))
+        )
     else:
         _refused(quote_downgrade(state, prices, notice, target, chosen), "not_a_downgrade", "plan")
-    for result in results:
+    for dead_end, result in results:
         if isinstance(result, Refusal):
+            if result.code == dead_end:
+                # R-06/R-30: the contract ends before the earliest month end: no date at all.
+                assert result.field is None
+                assert result.params == {"last_day": state.last_day, "earliest": earliest}
+                assert state.last_day < earliest
+                continue
             assert result.field == "termination_on"
             if chosen is not None and not is_month_end(chosen, state.anchor_day):
                 assert result.code == "not_month_end"
@@ -803,3 +817,113 @@ def test_r21_r22_the_plan_chosen_decides_upgrade_or_downgrade(current, target):
 
 def test_r21_no_plan_chosen_yet_is_treated_as_an_upgrade():
     assert quotes.change_kind(50_000, None) == RequestKind.UPGRADE
+
+
+# --- dead ends: the contract ends before any date is possible (R-06 with R-20, R-22, R-30) ----
+
+
+def test_r06_r30_a_contract_ending_within_30_days_has_no_termination_date():
+    """The agency contract of W-1 ends on 2027-05-20 (its first period) without an application.
+    On 2027-05-01 the earliest end by notice is 2027-06-20: no date can be chosen at all, which
+    is a refusal of its own (no field to correct), not "choose a date up to 2027-05-20"."""
+    notice = date(2027, 5, 1)
+    expected = {"last_day": date(2027, 5, 20), "earliest": date(2027, 6, 20)}
+    for result, code in (
+        (quote_cancellation(AGENCY, notice), "no_termination_date"),
+        (quote_cancellation(AGENCY, notice, date(2027, 6, 20)), "no_termination_date"),
+        (quote_downgrade(AGENCY, PRICES, notice, SMALL), "no_downgrade_date"),
+    ):
+        refusal = _refused(result, code)
+        assert refusal.field is None and refusal.params == expected
+        assert code in quotes.DEAD_ENDS
+    # The last day for a 30 days' notice to 2027-05-20 was 2027-04-20.
+    assert _ok(quote_cancellation(AGENCY, date(2027, 4, 20))).effective_on == date(2027, 5, 20)
+
+
+def test_r06_r20_an_upgrade_has_no_date_once_the_contract_ends_within_10_days():
+    assert _ok(quote_upgrade(AGENCY, PRICES, date(2027, 5, 10), LARGE)).effective_on == date(
+        2027, 5, 20
+    )
+    refusal = _refused(quote_upgrade(AGENCY, PRICES, date(2027, 5, 11), LARGE), "no_upgrade_date")
+    assert refusal.field is None
+    assert refusal.params == {"last_day": date(2027, 5, 20), "earliest": date(2027, 5, 21)}
+
+
+# --- the change page starts from the likely upgrade (R-21, R-15) --------------------------------
+
+SAME_SERVICE = tuple(p for p in PRICES.plans if p.service_id == SERVICE)
+
+
+@pytest.mark.parametrize(
+    ("current", "used_gb", "expected"),
+    [
+        (MEDIUM, None, LARGE),  # the cheapest dearer plan on sale (not the retired one)
+        (SMALL, None, MEDIUM),
+        (SMALL, 80.0, MEDIUM),  # within its 100 GB: still the cheapest dearer plan
+        (SMALL, 700.0, LARGE),  # over capacity: the cheapest dearer plan that holds 700 GB
+        (SMALL, 5_000.0, MEDIUM),  # no plan holds it: the cheapest dearer one
+        (LARGE, None, None),  # nothing dearer on sale: nothing is chosen
+        (NO_CAPACITY, 50.0, SMALL),
+    ],
+)
+def test_r21_r15_the_likely_upgrade(current, used_gb, expected):
+    plan = PRICES.plan(current)
+    found = quotes.likely_upgrade(plan.monthly_fee, plan.capacity_gb, SAME_SERVICE, used_gb)
+    assert (found.id if found else None) == expected
+
+
+@given(
+    st.integers(min_value=0, max_value=300_000),
+    st.one_of(st.none(), st.integers(min_value=1, max_value=3_000)),
+    st.one_of(st.none(), st.floats(min_value=0, max_value=10_000)),
+)
+def test_r22_property_a_downgrade_is_never_the_likely_upgrade(fee, capacity, used_gb):
+    found = quotes.likely_upgrade(fee, capacity, SAME_SERVICE, used_gb)
+    dearer = [p for p in SAME_SERVICE if p.sold and p.monthly_fee > fee]
+    assert (found is None) == (not dearer)
+    assert found is None or (found.sold and found.monthly_fee > fee)
+
+
+# --- a later month end that costs less (R-22, R-31) ---------------------------------------------
+
+
+def test_r31_ending_when_the_minimum_term_ends_owes_no_shortfall():
+    """W-2: ending on 2027-04-20 owes 7 months (¥350,000); ending on E = 2027-11-20 owes none,
+    7 billing months later (whose monthly fees are billed as usual)."""
+    found = quotes.cheaper_end(W1, W2_NOTICE, date(2027, 4, 20))
+    assert found == quotes.CheaperEnd(date(2027, 11, 20), shortfall=0, months_later=7)
+    assert _ok(quote_cancellation(W1, W2_NOTICE, found.termination_on)).shortfall == 0
+    assert quotes.cheaper_end(W1, W2_NOTICE, date(2027, 10, 20)).months_later == 1
+    # Nothing is cheaper than ending on or after E.
+    assert quotes.cheaper_end(W1, W2_NOTICE, date(2027, 11, 20)) is None
+    assert quotes.cheaper_end(W1, W2_NOTICE, date(2027, 12, 20)) is None
+
+
+def test_r06_r31_no_later_end_is_pointed_out_that_cannot_be_chosen():
+    # The agency contract ends on 2027-05-20, before E.
+    assert quotes.cheaper_end(AGENCY, W2_NOTICE, date(2027, 4, 20)) is None
+    # A 36-month minimum term ends beyond MAX_MONTHS_AHEAD of the notice.
+    long_term = replace(W1, minimum_months=36)
+    assert long_term.minimum_term_end == date(2029, 11, 20)
+    assert quotes.cheaper_end(long_term, W2_NOTICE, date(2027, 4, 20)) is None
+
+
+@settings(max_examples=100)
+@given(contracts(), notice_offsets, st.integers(min_value=0, max_value=11))
+def test_r31_property_the_later_end_owes_no_shortfall_and_can_be_chosen(state, offset, later):
+    notice = state.service_start + timedelta(days=offset)
+    termination = _ok(quote_cancellation(state, notice)).termination_choices[later]
+    chosen = _ok(quote_cancellation(state, notice, termination))
+    found = quotes.cheaper_end(state, notice, termination)
+    if found is None:
+        assert chosen.shortfall == 0 or state.minimum_term_end > _latest(notice)
+        return
+    assert chosen.unexpired_months > 0
+    assert found.termination_on == state.minimum_term_end > termination
+    at_end = _ok(quote_cancellation(state, notice, found.termination_on))
+    assert at_end.shortfall == found.shortfall == 0
+    assert found.months_later == unexpired_months(found.termination_on, termination)
+
+
+def _latest(notice: date) -> date:
+    return add_billing_months(date(notice.year, notice.month, min(notice.day, 28)), 24)

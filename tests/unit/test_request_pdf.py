@@ -1,8 +1,10 @@
-"""The PDF of a request's quote or confirmation (R-32): embedded font, amounts, dates."""
+"""The PDF of a request's quote, confirmation (R-32) or withdrawal (R-23): embedded font,
+amounts (the tax once), dates, and no rule ID anywhere in the text."""
 
 from __future__ import annotations
 
 import dataclasses
+import re
 from datetime import UTC, date, datetime
 from io import BytesIO
 
@@ -38,6 +40,8 @@ PRICES = quotes.PriceTerms(
     ),
 )
 ISSUED_AT = datetime(2027, 3, 1, 1, 0, tzinfo=UTC)  # 10:00 in Tokyo
+# A rule ID as RULES.md writes them (R-20, R-31); a request's reference (R-000123) is not one.
+RULE_ID = re.compile(r"\bR-\d{2}\b")
 
 
 def _quote(result: Quote | quotes.Refusal) -> Quote:
@@ -122,18 +126,41 @@ def test_w2_quote_in_english_shows_the_dates_and_amounts(app: Flask):
     assert "Quote: Cancellation" in text
     assert "1 March 2027" in text  # notice
     assert "20 April 2027" in text  # termination, a billing month end
-    assert "last day of billing month 2027-04" in text
+    assert "the last day of billing month 2027-04" in text
     assert "20 November 2027" in text  # minimum term end E of W-1
     assert "7 billing months" in text  # unexpired
     assert "Minimum-term shortfall: the monthly fee for 7 billing months" in text
     assert "¥350,000" in text
-    assert "¥35,000" in text
+    assert "Consumption tax at 10% on ¥350,000 ¥35,000" in text
     assert "¥385,000" in text
     # R-41: the invoice of billing month 2027-05 carries them, issued on its first day.
-    assert "Billing month 2027-05, issued on 21 April 2027" in text
+    assert "The invoice for billing month 2027-05, issued on 21 April 2027" in text
     assert "1 March 2027 10:00 JST" in text  # issued, in Tokyo time
     assert "T1234567890123" in text
-    assert "R-31" in text
+
+
+@pytest.mark.parametrize("locale", ["en", "ja"])
+def test_the_tax_is_printed_once_and_no_rule_id_anywhere(app: Flask, locale: str):
+    """R-13: one rate, one tax line (it printed the tax of the rate and again as a total).
+    Rule IDs are for the code: the customer's document prints none (it printed R-30, R-31,
+    R-13, R-40 ...), on quotes, confirmations and withdrawals alike."""
+    quote = w2_quote()
+    for doc in (
+        document(quote, locale=locale),
+        document(quote, locale=locale, is_confirmation=True, reference="R-000123"),
+        document(
+            quote, locale=locale, is_confirmation=True, reference="R-000123", withdrawn_by="X"
+        ),
+        document(
+            _quote(quotes.quote_upgrade(W1, PRICES, date(2027, 1, 5), plan_id=2)), locale=locale
+        ),
+    ):
+        text = text_of(render(app, doc))
+        assert not RULE_ID.search(text), RULE_ID.search(text)
+    text = text_of(render(app, document(quote, locale=locale)))
+    assert text.count("¥35,000") == 1
+    assert text.count("¥385,000") == 1
+    assert text.count("¥350,000") == 3  # the shortfall, the subtotal, the taxable amount
 
 
 def test_w2_quote_in_japanese_shows_japanese_dates_and_the_same_amounts(app: Flask):
@@ -144,6 +171,7 @@ def test_w2_quote_in_japanese_shows_japanese_dates_and_the_same_amounts(app: Fla
     assert "2027年4月20日" in text
     assert "2027年11月20日" in text
     assert "2027年4月21日" in text  # the invoice's issue date
+    assert "2027年5月度" in text  # the billing month, as written in Japanese (R-02)
     assert "2027年3月1日 10:00 JST" in text
     assert "¥350,000" in text
     assert "¥35,000" in text
@@ -246,3 +274,28 @@ def test_a_document_refuses_values_it_cannot_print():
         document(w2_quote(), issued_at=datetime(2027, 3, 1, 10, 0))
     with pytest.raises(ValueError, match="reference"):
         document(w2_quote(), is_confirmation=True)
+    with pytest.raises(ValueError, match="withdrawn"):
+        document(w2_quote(), withdrawn_by="someone")
+
+
+def test_a_withdrawal_is_its_own_document_without_amounts(app: Flask):
+    """R-23: what was withdrawn, by whom and when; nothing is billed, so no amount is printed
+    (one stored document serves customers and agencies alike)."""
+    withdrawn_at = datetime(2027, 3, 5, 2, 30, tzinfo=UTC)
+    doc = document(
+        w2_quote(),
+        is_confirmation=True,
+        reference="R-000123",
+        issued_at=withdrawn_at,
+        withdrawn_by="鈴木 花子",
+        withdrawing_agent="佐藤 (Agency Co.)",
+    )
+    text = text_of(render(app, doc))
+
+    assert "Withdrawal of a request: Cancellation" in text
+    assert "5 March 2027 11:30 JST" in text  # when it was withdrawn
+    assert "鈴木 花子" in text and "佐藤 (Agency Co.)" in text
+    assert "20 April 2027" in text  # what would have happened
+    assert "Nothing is billed for a withdrawn request." in text
+    assert "¥" not in text
+    assert render(app, doc) != render(app, dataclasses.replace(doc, withdrawn_by=None))

@@ -40,16 +40,34 @@ def post_data(endpoint: str, world: World, actor: str, *, org: str = "a") -> dic
         "staff.view_as": {"as_user_id": as_user, "reason": VIEW_AS_REASON},
         # W-2 on either organisation's W-1 contract (the clock is at 2027-03-01).
         "contracts.confirm": {"kind": "cancellation", "on": "2027-04-20", "total": "385000"},
-        "contracts.withdraw": {},
+        "contracts.withdraw": {"confirmed": "yes"},  # as the confirmation page sends it
         "staff.record_usage": {"used_gb": "12.5", "measured_at": "2027-02-01T09:00"},
         "account.tokens": {"name": f"matrix {actor}"},
         "account.revoke_token": {},
         "invoices.access": {},
         "invoices.pay": {},
-        # Billing staff get a field error (422), so the shared world keeps the invoice open.
-        "billing.record_payment": {"method": "bank_transfer", "received_on": "", "reference": "m"},
-        "billing.issue_credit_note": {"amount": "1000", "tax_rate_percent": "10", "reason": "x"},
+        # Valid, but without `confirmed`: billing staff get the confirmation page (200), so the
+        # shared world keeps the invoice open and uncredited.
+        "billing.record_payment": {
+            "method": "bank_transfer",
+            "received_on": "2027-02-27",
+            "reference": f"Matrix {actor}",
+        },
+        "billing.issue_credit_note": {
+            "amount": "1000",
+            "tax_rate_percent": "10",
+            "reason": f"Credited in the matrix by {actor}",
+        },
         "billing.send_reminder": {},
+        # Staff administrators only (none in this world); were others allowed, the registration
+        # number is refused (422), so the shared world keeps its provider settings.
+        "billing.provider": {
+            "name_ja": "テスト提供者",
+            "name_en": "Test Provider",
+            "registration_number": "T123",
+            "phone": "03-1234-5678",
+            "bank_account_type": "ordinary",
+        },
         "stripe_webhook.stripe_webhook": {},
         "staff.retry_mail": {},
         # An address without an account: the same answer, and nothing written.
@@ -260,6 +278,14 @@ def pending_request(app: Flask, contract_id: int, user_id: int) -> int:
         return created.id
 
 
+def withdrawn_request(app: Flask, request_id: int, user_id: int) -> None:
+    """The request withdrawn by `user_id` (its admin), with its withdrawal document (R-23)."""
+    with app.app_context():
+        found = db.session.get(ContractRequest, request_id)
+        request_service.withdraw(Actor(db.session.get(User, user_id)), found, ip="127.0.0.1")
+        db.session.commit()
+
+
 # --- page routes that need more than a contract or an organisation ---------------------------
 
 
@@ -279,6 +305,8 @@ def route_ids(app: Flask, world: World, endpoint: str, *, org: str = "a") -> dic
     arguments = next(iter(app.url_map.iter_rules(endpoint))).arguments
     if "request_id" in arguments:
         ids["request_id"] = pending_request(app, contract_id, world.ids[admin])
+    if endpoint == "contracts.withdrawal_pdf":
+        withdrawn_request(app, ids["request_id"], world.ids[admin])
     if "token_id" in arguments:
         ids["token_id"] = own_token(app, world, admin)
     if "invoice_id" in arguments:

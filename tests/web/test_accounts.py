@@ -20,6 +20,7 @@ from portal.clock import clock
 from portal.extensions import db
 from portal.models import (
     AccountToken,
+    ApiToken,
     AuditEvent,
     CustomerRole,
     MisuseReport,
@@ -42,6 +43,7 @@ from tests.factories import (
 )
 
 NEW_PASSWORD = "a fresh and long passphrase"
+CONFIRMED = {"confirmed": "yes"}
 
 
 @pytest.fixture
@@ -399,6 +401,7 @@ def test_r70_r71_r72_only_administrators_manage_users(app, world, actor):
     assert _invite(client).status_code == 403
     assert client.get("/organisation/users/invite").status_code == 403
     assert client.post(f"/organisation/users/{target}/removal").status_code == 403
+    assert client.post(f"/organisation/users/{target}/removal", data=CONFIRMED).status_code == 403
     assert client.post(f"/organisation/users/{target}/invitation").status_code == 403
 
     listing = client.get("/organisation/users")
@@ -414,8 +417,38 @@ def test_r70_another_organisations_user_answers_404(app, world, admin):
     before = snapshot(app, skip=("user_sessions",))
     other = world.ids["other_admin"]
     assert admin.post(f"/organisation/users/{other}/removal").status_code == 404
+    assert admin.post(f"/organisation/users/{other}/removal", data=CONFIRMED).status_code == 404
     assert admin.post(f"/organisation/users/{other}/invitation").status_code == 404
     assert world.emails["other_admin"] not in _text(admin.get("/organisation/users"))
+    assert snapshot(app, skip=("user_sessions",)) == before
+
+
+def _confirmation(page: str) -> str:
+    """The summary of a confirmation page (templates/_confirm.html), as text."""
+    match = re.search(r'data-testid="confirm-summary">(.*?)</ul>', page, re.S)
+    assert match, "no confirmation page"
+    return " ".join(re.sub(r"<[^>]+>", " ", match.group(1)).split())
+
+
+def test_removing_a_user_asks_first_and_going_back_changes_nothing(app, world, admin):
+    """An irreversible action asks once more: the page says what will happen and changes
+    nothing; "go back" returns to the list (a GET), still without changing anything."""
+    removal = f"/organisation/users/{world.ids['member']}/removal"
+    before = snapshot(app, skip=("user_sessions",))
+
+    asked = admin.post(removal)
+
+    assert asked.status_code == 200
+    page = _text(asked)
+    summary = _confirmation(page)
+    assert "Remove member (member@alpha.example, Member)." in summary  # the user named "member"
+    assert "signed out everywhere" in summary and "cannot be undone" in summary
+    assert f'action="{removal}"' in page
+    assert 'name="confirmed" value="yes"' in page and 'name="confirmed" value="edit"' in page
+    assert snapshot(app, skip=("user_sessions",)) == before
+
+    back = admin.post(removal, data={"confirmed": "edit"})
+    assert back.status_code == 302 and back.headers["Location"] == "/organisation/users"
     assert snapshot(app, skip=("user_sessions",)) == before
 
 
@@ -423,9 +456,10 @@ def test_r70_a_removed_user_is_signed_out_at_once_and_cannot_sign_in(app, world,
     member = signed_in_client(app, world.emails["member"])
     assert _signed_in(member)
 
-    response = admin.post(f"/organisation/users/{world.ids['member']}/removal")
+    response = admin.post(f"/organisation/users/{world.ids['member']}/removal", data=CONFIRMED)
 
     assert response.status_code == 302
+    assert response.headers["Location"] == "/organisation/users"  # post/redirect/get
     assert not _signed_in(member)  # its next request
     assert not _can_sign_in(app, world.emails["member"], PASSWORD)
     sessions = rows(app, UserSession, user_id=world.ids["member"])
@@ -442,7 +476,8 @@ def test_r70_a_removed_invitee_cannot_accept(app, world, admin):
     _invite(admin)
     invited = _user(app, "new@alpha.example")
     link = _link(_emails(app, "invitation")[0], "invitation")
-    assert admin.post(f"/organisation/users/{invited.id}/removal").status_code == 302
+    removal = f"/organisation/users/{invited.id}/removal"
+    assert admin.post(removal, data=CONFIRMED).status_code == 302
     assert _browser(app).post(link, data=_new_password()).status_code == 410
 
 
@@ -450,9 +485,11 @@ def test_r70_an_administrator_cannot_remove_themselves(app, world, admin):
     page = _text(admin.get("/organisation/users"))
     assert f"/organisation/users/{world.ids['admin']}/removal" not in page
     before = snapshot(app, skip=("user_sessions",))
-    response = admin.post(f"/organisation/users/{world.ids['admin']}/removal")
-    assert response.status_code == 409
-    assert "cannot remove yourself" in _text(response)
+    # Refused before it is asked, and when sent confirmed.
+    for data in ({}, CONFIRMED):
+        response = admin.post(f"/organisation/users/{world.ids['admin']}/removal", data=data)
+        assert response.status_code == 409
+        assert "cannot remove yourself" in _text(response)
     assert snapshot(app, skip=("user_sessions",)) == before
 
 
@@ -477,7 +514,7 @@ def test_r70_two_administrators_removing_each_other_at_once_leave_one(app, world
     def remove(move):
         client, target = move
         start.wait()
-        response = client.post(f"/organisation/users/{target}/removal")
+        response = client.post(f"/organisation/users/{target}/removal", data=CONFIRMED)
         return response.status_code, urlsplit(response.headers.get("Location", "")).path
 
     with ThreadPoolExecutor(len(moves)) as pool:
@@ -608,9 +645,19 @@ def test_r63_staff_see_reports_and_support_staff_mark_them_handled(app, world):
     assert _error(_text(empty), "note") == "Say what was done."
     assert snapshot(app, skip=("audit_events",)) == before
 
-    done = support.post(
-        f"/staff/misuse-reports/{newer}/handled", data={"note": "Called the customer."}
-    )
+    # Handled once, for good: asked first; going back keeps the note as typed.
+    url = f"/staff/misuse-reports/{newer}/handled"
+    asked = support.post(url, data={"note": "Called the customer."})
+    assert asked.status_code == 200
+    summary = _confirmation(_text(asked))
+    assert "admin@alpha.example" in summary and "What was done: Called the customer." in summary
+    assert "cannot be changed afterwards" in summary
+    back = support.post(url, data={"note": "Called the customer.", "confirmed": "edit"})
+    assert back.status_code == 200
+    assert "Called the customer.</textarea>" in _text(back)
+    assert snapshot(app, skip=("audit_events",)) == before
+
+    done = support.post(url, data={"note": "Called the customer.", "confirmed": "yes"})
     assert done.status_code == 302
     assert done.headers["Location"] == "/staff/misuse-reports"
     handled = rows(app, MisuseReport, id=newer)[0]
@@ -619,8 +666,9 @@ def test_r63_staff_see_reports_and_support_staff_mark_them_handled(app, world):
     page = _text(support.get("/staff/misuse-reports"))
     assert _listed(page) == [older, newer]  # unhandled first
     assert "Called the customer." in page
-    again = support.post(f"/staff/misuse-reports/{newer}/handled", data={"note": "again"})
+    again = support.post(url, data={"note": "again", "confirmed": "yes"})
     assert again.status_code == 409
+    assert support.post(url, data={"note": "again"}).status_code == 409  # not asked either
     assert rows(app, MisuseReport, id=newer)[0].handling_note == "Called the customer."
     assert "misuse.handled" in _actions(app)
 
@@ -666,3 +714,77 @@ def test_r63_an_account_that_must_change_its_password_can_still_report_misuse(ap
     assert member.get("/account/misuse").status_code == 200
     assert member.post("/account/misuse", data={"details": ""}).status_code == 302
     assert rows(app, MisuseReport)[0].user_id == world.ids["member"]
+
+
+# --- API tokens: shown once after a redirect, revoked after a confirmation -------------------
+
+
+def _api_works(app, plain: str) -> bool:
+    response = app.test_client().get(
+        "/api/v1/contracts", headers={"Authorization": f"Bearer {plain}"}
+    )
+    return response.status_code == 200
+
+
+def test_a_new_api_token_is_shown_once_on_the_page_the_creation_redirects_to(app, world, admin):
+    """Post/redirect/get: reloading the page never creates a second token, and the token is
+    shown on the first GET only (and kept nowhere: not in the session, not in a cache)."""
+    created = admin.post("/account/api-tokens", data={"name": "ERP"})
+
+    assert created.status_code == 302
+    assert created.headers["Location"] == "/account/api-tokens"
+    shown = admin.get("/account/api-tokens")
+    match = re.search(r'data-testid="token-value">(ptk_[^<]+)<', _text(shown))
+    assert match, "the new token is shown"
+    plain = match.group(1)
+    assert shown.headers["Cache-Control"] == "no-store"
+    assert _api_works(app, plain)
+    with admin.session_transaction() as session:
+        assert plain not in str(dict(session))
+
+    again = _text(admin.get("/account/api-tokens"))  # a reload
+    assert plain not in again and 'data-testid="token-value"' not in again
+    assert plain[:12] in again
+    (stored,) = rows(app, ApiToken)
+    assert plain not in (stored.token_hash, stored.prefix)
+
+
+def test_a_refused_token_name_is_shown_next_to_the_field_and_creates_nothing(app, world, admin):
+    before = snapshot(app, skip=("user_sessions",))
+    response = admin.post("/account/api-tokens", data={"name": " "})
+    assert response.status_code == 422
+    assert _error(_text(response), "name") == "Name the token, e.g. the system that uses it."
+    assert snapshot(app, skip=("user_sessions",)) == before
+
+
+def test_revoking_a_token_asks_first_and_then_it_never_works_again(app, world, admin):
+    with app.app_context():
+        user = db.session.get(User, world.ids["admin"])
+        token, plain = api_tokens.create(Actor(user), "ERP", ip="127.0.0.1")
+        db.session.commit()
+        revoke = f"/account/api-tokens/{token.id}/revoke"
+    before = snapshot(app, skip=("user_sessions", "api_tokens"))
+
+    asked = admin.post(revoke)
+
+    assert asked.status_code == 200
+    summary = _confirmation(_text(asked))
+    assert "Revoke the token “ERP” (starts with ptk_" in summary
+    assert "never works again" in summary
+    assert _api_works(app, plain)
+    back = admin.post(revoke, data={"confirmed": "edit"})
+    assert back.status_code == 302 and back.headers["Location"] == "/account/api-tokens"
+    assert _api_works(app, plain)
+    assert snapshot(app, skip=("user_sessions", "api_tokens")) == before
+
+    done = admin.post(revoke, data=CONFIRMED)
+
+    assert done.status_code == 302 and done.headers["Location"] == "/account/api-tokens"
+    assert not _api_works(app, plain)
+    listing = _text(admin.get("/account/api-tokens"))
+    assert "The token was revoked; it no longer works." in listing and "Revoked" in listing
+    # Sent again (a reload of the confirmation): nothing more to do, and nothing asked.
+    again = admin.post(revoke, data=CONFIRMED)
+    assert again.status_code == 302
+    assert "The token was already revoked." in _text(admin.get("/account/api-tokens"))
+    assert _actions(app).count("api_token.revoked") == 1

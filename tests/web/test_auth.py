@@ -286,10 +286,13 @@ def test_onboarded_administrator_chooses_a_password_from_the_invitation_first(ap
     staff = app.test_client()
     sign_in(app, staff, world.emails["support"])
     onboarded = staff.post(
-        "/staff/organisations/new", data=application_form(world.ids["plan_small"])
+        "/staff/organisations/new",
+        data={**application_form(world.ids["plan_small"]), "confirmed": "yes"},
     )
-    assert onboarded.status_code == 201
-    assert "initial-password" not in onboarded.get_data(as_text=True)
+    assert onboarded.status_code == 302
+    page = staff.get(onboarded.headers["Location"]).get_data(as_text=True)
+    assert "An invitation was e-mailed to admin@gamma.example" in page
+    assert "initial-password" not in page
     (invitation,) = [e for e in rows(app, OutboxEmail) if e.kind == "invitation"]
     link = re.search(r"(/invitation/[^\s]+)", invitation.body).group(1)
 

@@ -13,9 +13,11 @@ import hashlib
 import io
 import re
 from datetime import date, datetime, time
+from io import BytesIO
 
 import pytest
 import sqlalchemy as sa
+from pypdf import PdfReader
 
 from portal.clock import TOKYO, clock
 from portal.extensions import db
@@ -29,7 +31,10 @@ from portal.models import (
     Payment,
     PaymentReminder,
     Plan,
+    Provider,
+    StaffRole,
     User,
+    UserKind,
 )
 from portal.payments import service as payments
 from portal.permissions import Actor
@@ -39,6 +44,7 @@ from tests.factories import (
     add_contract,
     add_organisation,
     add_plan,
+    add_user,
     become,
     build_world,
     rows,
@@ -325,7 +331,8 @@ def test_live_search_answers_the_fragment_and_shows_errors_in_it(staff):
     assert response.status_code == 200
     assert "<html" not in page and page.lstrip().startswith('<div id="invoice-search"')
     assert _numbers(page) == GAMMA
-    assert 'hx-swap-oob="true"' in page  # the language switch follows the search
+    # The language switch follows the search.
+    assert "data-hx-swap-oob=\"outerHTML:form.language-switch input[name='next']\"" in page
     assert "HX-Request" in response.headers["Vary"]  # a cache never mixes page and fragment
     # htmx swaps only 2xx answers: an error is shown in the fragment (the full page says 422).
     response = staff.get("/staff/invoices", query_string={"amount_min": "abc"}, headers=htmx)
@@ -484,6 +491,14 @@ def test_detail_shows_the_frozen_document_its_payment_and_credit_notes(app, staf
     assert f'href="/staff/invoices/{invoice_id(app, inv(6))}/pdf"' in page
     assert crn(2) in page and "Discount agreed" in page
     assert "left to credit: ¥217,000" in page
+    # R-44: the amount due (less the credit note), what the payment form records, and the
+    # account to pay into as the invoice was issued with it.
+    assert 'data-testid="amount-due">¥217,000<' in page
+    assert "Record a bank transfer or a direct debit of ¥217,000" in page
+    assert re.search(
+        r'data-testid="bank-transfer">.*テスト銀行.*7654321.*テストテイキヨウシヤ', page, re.S
+    )
+    assert "Tel. 03-1234-5678" in page
     # Billing staff see the forms.
     assert 'data-testid="payment-form"' in page and 'data-testid="credit-note-form"' in page
     assert 'data-testid="send-reminder"' in page
@@ -491,10 +506,12 @@ def test_detail_shows_the_frozen_document_its_payment_and_credit_notes(app, staf
     paid = staff.get(f"/staff/invoices/{invoice_id(app, inv(3))}").get_data(as_text=True)
     assert 'data-testid="payment"' in paid and "Bank transfer" in paid
     assert "Furikomi ALPHA 1215" in paid
+    assert 'data-testid="amount-due">¥0<' in paid  # less its payment
     assert 'data-testid="payment-form"' not in paid and 'data-testid="send-reminder"' not in paid
 
     note = staff.get(f"/staff/invoices/{invoice_id(app, crn(1))}").get_data(as_text=True)
-    assert "Credit note CRN-00000001" in note
+    heading = re.search(r"<h1>(.*?)</h1>", note, re.S).group(1)
+    assert re.sub(r"<[^>]+>|\s+", " ", heading).strip() == "Credit note CRN-00000001"
     assert re.search(rf'data-testid="original"><a href="/staff/invoices/\d+">{inv(4)}</a>', note)
     assert "Service not provided" in note
     assert 'data-testid="payment-form"' not in note and 'data-testid="credit-note-form"' not in note
@@ -532,10 +549,48 @@ def test_pdf_is_served_as_stored(app, staff, support):
 # --- payments (R-43) ------------------------------------------------------------------------------
 
 
+def _summary(page: str) -> str:
+    block = re.search(r'data-testid="confirm-summary">(.*?)</ul>', page, re.S).group(1)
+    return re.sub(r"<[^>]+>|\s+", " ", block).strip()
+
+
+def test_a_payment_asks_first_and_changes_nothing_until_confirmed(app, staff):
+    """Recording a payment cannot be undone: a page says what will happen (the amount due
+    after the credit note, R-44) and the same form goes back with confirmed=yes or edit."""
+    target = invoice_id(app, inv(6))  # ¥227,800 less CRN-2's ¥10,800
+    payment = {"method": "direct_debit", "received_on": "2027-02-27", "reference": "BETA 0227"}
+    before = snapshot(app, skip=SESSIONS)
+    page = staff.post(f"/staff/invoices/{target}/payments", data=payment)
+    assert page.status_code == 200
+    html = page.get_data(as_text=True)
+    summary = _summary(html)
+    assert "¥217,000" in summary and "¥227,800" not in summary
+    assert "Direct debit" in summary and inv(6) in summary and "BETA 0227" in summary
+    assert f'action="/staff/invoices/{target}/payments"' in html
+    assert 'name="confirmed" value="yes"' in html and 'name="confirmed" value="edit"' in html
+    assert 'name="reference" value="BETA 0227"' in html  # the form as typed, sent again
+    assert snapshot(app, skip=SESSIONS) == before
+    # "Go back and change" shows the form as typed, still nothing recorded.
+    edit = staff.post(f"/staff/invoices/{target}/payments", data={**payment, "confirmed": "edit"})
+    assert edit.status_code == 200
+    assert 'data-testid="payment-form"' in edit.get_data(as_text=True)
+    assert 'value="BETA 0227"' in edit.get_data(as_text=True)
+    assert snapshot(app, skip=SESSIONS) == before
+    done = staff.post(f"/staff/invoices/{target}/payments", data={**payment, "confirmed": "yes"})
+    assert done.status_code == 302
+    (recorded,) = rows(app, Payment, invoice_id=target)
+    assert (recorded.method, recorded.amount) == ("direct_debit", 217_000)
+
+
 def test_a_bank_transfer_is_recorded_once(app, world, staff):
     number = inv(8)
     target = invoice_id(app, number)
-    payment = {"method": "bank_transfer", "received_on": "2027-02-27", "reference": "ALPHA 0227"}
+    payment = {
+        "method": "bank_transfer",
+        "received_on": "2027-02-27",
+        "reference": "ALPHA 0227",
+        "confirmed": "yes",
+    }
     response = staff.post(f"/staff/invoices/{target}/payments", data=payment)
     assert response.status_code == 302
     assert response.headers["Location"] == f"/staff/invoices/{target}"
@@ -548,8 +603,11 @@ def test_a_bank_transfer_is_recorded_once(app, world, staff):
 
     before = snapshot(app, skip=SESSIONS)
     again = {"method": "direct_debit", "received_on": "2027-02-28", "reference": "DD 0228"}
-    response = staff.post(f"/staff/invoices/{target}/payments", data=again)
-    assert response.status_code == 409
+    for confirmed in ("", "yes"):  # refused on the confirmation page and on confirming
+        response = staff.post(
+            f"/staff/invoices/{target}/payments", data={**again, "confirmed": confirmed}
+        )
+        assert response.status_code == 409
     assert "This invoice is already paid." in response.get_data(as_text=True)
     assert snapshot(app, skip=SESSIONS) == before
     assert len(rows(app, Payment, invoice_id=target)) == 1
@@ -594,9 +652,26 @@ def test_credited_or_credit_note_documents_are_not_paid(app, staff):
 
 def test_credit_notes_reference_the_original_and_settle_it_when_full(app, world, staff):
     original = invoice_id(app, inv(5))  # ¥55,000 at 10%
+    form = {"amount": "20,000", "tax_rate_percent": "10", "reason": "Two weeks of outage"}
+    # An issued credit note never changes: first what will be issued, and nothing changes.
+    before = snapshot(app, skip=SESSIONS)
+    page = staff.post(f"/staff/invoices/{original}/credit-notes", data=form)
+    assert page.status_code == 200
+    html = page.get_data(as_text=True)
+    summary = _summary(html)
+    assert "¥20,000" in summary and "¥2,000" in summary and "¥22,000" in summary
+    assert "Two weeks of outage" in summary
+    assert f"Amount due on {inv(5)} afterwards: ¥33,000." in summary
+    assert 'name="amount" value="20,000"' in html  # as typed
+    assert snapshot(app, skip=SESSIONS) == before
+    edit = staff.post(
+        f"/staff/invoices/{original}/credit-notes", data={**form, "confirmed": "edit"}
+    )
+    assert edit.status_code == 200 and 'value="20,000"' in edit.get_data(as_text=True)
+    assert 'data-testid="credit-note-form"' in edit.get_data(as_text=True)
+    assert snapshot(app, skip=SESSIONS) == before
     response = staff.post(
-        f"/staff/invoices/{original}/credit-notes",
-        data={"amount": "20,000", "tax_rate_percent": "10", "reason": "Two weeks of outage"},
+        f"/staff/invoices/{original}/credit-notes", data={**form, "confirmed": "yes"}
     )
     assert response.status_code == 302
     (first,) = rows(app, Invoice, number=crn(3))
@@ -619,7 +694,12 @@ def test_credit_notes_reference_the_original_and_settle_it_when_full(app, world,
     )
     assert snapshot(app, skip=SESSIONS) == before
 
-    rest = {"amount": "30000", "tax_rate_percent": "10", "reason": "The rest of it"}
+    rest = {
+        "amount": "30000",
+        "tax_rate_percent": "10",
+        "reason": "The rest of it",
+        "confirmed": "yes",
+    }
     response = staff.post(f"/staff/invoices/{original}/credit-notes", data=rest)
     assert response.status_code == 302
     (second,) = rows(app, Invoice, number=crn(4))
@@ -710,6 +790,7 @@ def test_a_reminder_is_recorded_once_a_day_with_its_notice(app, world, staff):
     # The amount due is INV-6's total less its credit note; the days overdue as of today.
     assert inv(6) in notice.subject
     assert "¥217,000" in notice.body and "¥227,800" not in notice.body
+    assert "7654321" in notice.body and "テストテイキヨウシヤ" in notice.body  # R-44: how to pay
     assert "40" in notice.body and f"/invoices/{target}" in notice.body
     (event,) = rows(app, AuditEvent, action="invoice.reminder_sent")
     assert (event.user_id, event.organisation_id) == (world.ids["billing"], world.org_b)
@@ -830,3 +911,126 @@ def test_support_staff_look_but_do_not_touch(app, support):
         response = support.post("/staff/invoices" + path.format(id=target), data=form)
         assert response.status_code == 403, path
     assert snapshot(app, skip=SESSIONS) == before
+
+
+# --- the provider's settings: issuer and bank account (R-40, R-44) ---------------------------
+
+NEW_SETTINGS = {
+    "name_ja": "テスト提供者",
+    "name_en": "Test Provider",
+    "registration_number": "ｔ１２３４５６７８９０１２３",  # typed with a Japanese IME
+    "address": "東京都港区芝公園1-2-3",
+    "phone": "０３－９８７６－５４３２",
+    "contact_email": "billing@provider.example",
+    "bank_name": "みらい銀行",
+    "bank_branch": "芝支店",
+    "bank_account_type": "current",
+    "bank_account_number": "１２３４５６７",
+    "bank_account_holder_kana": "ｶ)ﾃｽﾄﾃｲｷｮｳｼｬ",
+}
+
+
+@pytest.fixture
+def light(app):
+    """W-1's world with a staff administrator, and the first invoices (2026-11-05)."""
+    world = build_world(app)
+    with app.app_context():
+        add_user(
+            "admin@provider.example",
+            "Staff administrator",
+            kind=UserKind.STAFF,
+            staff_role=StaffRole.ADMINISTRATOR,
+        )
+        db.session.commit()
+        invoicing.issue_invoices(date(2026, 11, 5))
+    return world
+
+
+def _provider(app) -> dict[str, str]:
+    with app.app_context():
+        provider = db.session.scalars(sa.select(Provider)).one()
+        return {name: getattr(provider, name) for name in billing.PROVIDER_FIELDS}
+
+
+def test_staff_read_the_provider_settings_and_only_administrators_change_them(app, light):
+    before = _provider(app)
+    for kind in ("support", "billing"):
+        client = signed_in_client(app, light.emails[kind])
+        page = client.get("/staff/provider").get_data(as_text=True)
+        assert 'data-testid="provider-settings"' in page and "7654321" in page
+        assert 'data-testid="provider-form"' not in page
+        assert client.post("/staff/provider", data=NEW_SETTINGS).status_code == 403
+    assert _provider(app) == before
+    assert rows(app, AuditEvent, action="provider.settings_changed") == []
+    admin = signed_in_client(app, "admin@provider.example")
+    page = admin.get("/staff/provider").get_data(as_text=True)
+    assert 'data-testid="provider-form"' in page and 'value="7654321"' in page
+
+
+PROVIDER_ERRORS = {
+    "registration_number": ({"registration_number": "T123"}, "Enter T and the 13 digits"),
+    "name_ja": ({"name_ja": " "}, "This field is required."),
+    "phone": ({"phone": "call us"}, "Enter a phone number"),
+    "contact_email": ({"contact_email": "billing@"}, "Enter a valid e-mail address."),
+    "bank_account_number": ({"bank_account_number": "12345"}, "7 digits"),
+    "bank_account_holder_kana": ({"bank_account_holder_kana": "Test Provider"}, "katakana"),
+    # An account is printed whole or not at all.
+    "bank_branch": ({"bank_branch": ""}, "Give every detail of the bank account"),
+}
+
+
+def test_bad_provider_settings_are_refused_next_to_the_field_and_change_nothing(app, light):
+    admin = signed_in_client(app, "admin@provider.example")
+    before = snapshot(app, skip=SESSIONS)
+    for field, (bad, message) in PROVIDER_ERRORS.items():
+        response = admin.post("/staff/provider", data={**NEW_SETTINGS, **bad})
+        page = response.get_data(as_text=True)
+        assert response.status_code == 422, field
+        assert message in (_error(page, field) or ""), (field, _error(page, field))
+        assert 'value="みらい銀行"' in page  # the rest as typed
+    assert snapshot(app, skip=SESSIONS) == before
+
+
+def _pdf_text(client, invoice_id: int) -> str:
+    pdf = client.get(f"/invoices/{invoice_id}/pdf").get_data()
+    return " ".join(" ".join(p.extract_text() for p in PdfReader(BytesIO(pdf)).pages).split())
+
+
+def test_a_change_is_on_the_record_and_reaches_only_invoices_issued_after_it(app, light):
+    """R-42/R-44: an invoice keeps the account it was issued with; the next ones carry the new."""
+    admin = signed_in_client(app, "admin@provider.example")
+    response = admin.post("/staff/provider", data=NEW_SETTINGS)
+    assert response.status_code == 302 and response.headers["Location"] == "/staff/provider"
+    saved = _provider(app)
+    assert saved["registration_number"] == "T1234567890123"  # unchanged once half-width
+    assert saved["phone"] == "03-9876-5432" and saved["bank_account_number"] == "1234567"
+    assert saved["bank_account_holder_kana"] == "カ)テストテイキョウシャ"
+    (event,) = rows(app, AuditEvent, action="provider.settings_changed")
+    assert event.user_id is not None and event.subject_type == "providers"
+    assert event.details["changes"]["bank_account_number"] == {"old": "7654321", "new": "1234567"}
+    assert event.details["changes"]["phone"] == {"old": "03-1234-5678", "new": "03-9876-5432"}
+    assert "registration_number" not in event.details["changes"]  # only what changed
+    history = admin.get("/staff/provider").get_data(as_text=True)
+    assert 'data-testid="provider-history"' in history and "1234567" in history
+    # The same settings again change nothing and record nothing.
+    assert admin.post("/staff/provider", data=NEW_SETTINGS).status_code == 302
+    assert len(rows(app, AuditEvent, action="provider.settings_changed")) == 1
+
+    at(date(2026, 11, 21))
+    with app.app_context():
+        invoicing.issue_invoices(date(2026, 11, 21))
+    clock.set(DEFAULT_NOW)
+    customer = signed_in_client(app, light.emails["admin"])
+    before, after = invoice_id(app, inv(1)), invoice_id(app, inv(3))  # both Alpha's
+    old_page = customer.get(f"/invoices/{before}").get_data(as_text=True)
+    new_page = customer.get(f"/invoices/{after}").get_data(as_text=True)
+    old_bank = re.search(r'data-testid="bank-transfer">(.*?)</dl>', old_page, re.S).group(1)
+    new_bank = re.search(r'data-testid="bank-transfer">(.*?)</dl>', new_page, re.S).group(1)
+    assert "テスト銀行" in old_bank and "7654321" in old_bank and "Ordinary account" in old_bank
+    assert "みらい銀行" in new_bank and "1234567" in new_bank and "Current account" in new_bank
+    assert "03-1234-5678" in old_page and "03-9876-5432" in new_page
+    assert "billing@provider.example" in new_page  # the contact e-mail on the page
+    old_pdf, new_pdf = _pdf_text(customer, before), _pdf_text(customer, after)
+    assert "テスト銀行" in old_pdf and "7654321" in old_pdf and "03-1234-5678" in old_pdf
+    assert "みらい銀行" in new_pdf and "1234567" in new_pdf and "03-9876-5432" in new_pdf
+    assert "カ)テストテイキョウシャ" in new_pdf and "7654321" not in new_pdf

@@ -10,11 +10,16 @@ import re
 from datetime import UTC, date, datetime
 
 import pytest
+import sqlalchemy as sa
 
 from portal.clock import clock
+from portal.domain.quotes import RequestKind
 from portal.extensions import db
-from portal.models import User
-from tests.factories import PASSWORD, add_contract, build_world, sign_in
+from portal.models import Contract, Plan, User
+from portal.permissions import Actor
+from portal.services import requests as request_service
+from portal.services.requests import Choice
+from tests.factories import PASSWORD, add_contract, add_plan, build_world, sign_in
 
 
 @pytest.fixture
@@ -192,3 +197,98 @@ def test_the_language_switch_stays_on_this_site(client, target):
 def test_an_unknown_language_is_ignored(client):
     client.post("/language", data={"locale": "fr", "next": "/login"})
     assert _lang(client.get("/login").get_data(as_text=True)) == "ja"
+
+
+# --- the truth while a request is pending (R-05, R-06, R-23) -------------------------------
+
+
+def _pending(app, world, contract_id: int, kind: RequestKind, plan: str | None = None) -> None:
+    """A confirmed request of A's administrator on the contract (the earliest date)."""
+    with app.app_context():
+        plan_id = db.session.scalar(sa.select(Plan.id).where(Plan.code == plan)) if plan else None
+        request_service.submit(
+            Actor(db.session.get(User, world.ids["admin"])),
+            db.session.get(Contract, contract_id),
+            Choice(kind, plan_id),
+            ip="127.0.0.1",
+        )
+        db.session.commit()
+
+
+@pytest.mark.parametrize("path", ["/contracts", "/contracts/{contract_a}"])
+def test_a_pending_cancellation_says_when_the_contract_ends_and_no_renewal(app, world, path):
+    """W-2's cancellation ends the contract on 2027-04-20: the page said it renews on
+    2027-11-21 with 234 days left for notice; neither is true while the request is pending."""
+    _pending(app, world, world.contract_a, RequestKind.CANCELLATION)
+    page = _signed_in(app, world).get(path.format(contract_a=world.contract_a))
+    calendar = _calendar(page.get_data(as_text=True), world.contract_a)
+
+    assert _testid(calendar, "ends-on") == "April 20, 2027, as requested; it will not renew."
+    assert _testid(calendar, "next-renewal") is None
+    assert _testid(calendar, "notice-deadline") is None
+    assert "days left" not in calendar
+    assert _testid(calendar, "minimum-term-end").startswith("November 20, 2027")
+
+
+def test_a_pending_request_replaces_the_request_buttons_with_why(app, world):
+    _pending(app, world, world.contract_a, RequestKind.CANCELLATION)
+    page = _signed_in(app, world).get(f"/contracts/{world.contract_a}").get_data(as_text=True)
+
+    for button in ("change-plan", "end-contract", "apply-renewal"):
+        assert f'data-testid="{button}"' not in page
+    withheld = _testid(page, "requests-withheld")
+    assert "withdraw this request first" in withheld
+    assert re.search(rf'href="/contracts/{world.contract_a}/requests/\d+/withdraw"', page)
+    # Members may not withdraw: the sentence says who can.
+    member = _signed_in(app, world, "member").get(f"/contracts/{world.contract_a}")
+    withheld = _testid(member.get_data(as_text=True), "requests-withheld")
+    assert "administrator (or its agent) can withdraw it" in withheld
+    assert 'data-testid="withdraw-pending"' not in member.get_data(as_text=True)
+
+
+def test_a_pending_downgrade_names_the_new_contract(app, world):
+    add_plan(app, world, code="iw-30", fee=30_000, capacity=30)
+    _pending(app, world, world.contract_a, RequestKind.DOWNGRADE, plan="iw-30")
+    page = _signed_in(app, world).get(f"/contracts/{world.contract_a}").get_data(as_text=True)
+    ends = _testid(page, "ends-on")
+    assert ends.startswith("April 20, 2027, as requested")
+    assert "30 GB plan starts on April 21, 2027" in ends
+    assert _testid(page, "next-renewal") is None
+
+
+def test_a_pending_upgrade_keeps_the_renewal_and_says_when_the_plan_changes(app, world):
+    _pending(app, world, world.contract_a, RequestKind.UPGRADE, plan="iw-100")
+    page = _signed_in(app, world).get(f"/contracts/{world.contract_a}").get_data(as_text=True)
+    assert _testid(page, "plan-changes-on") == ("March 11, 2027, to the 100 GB plan, as requested.")
+    assert _testid(page, "next-renewal").startswith("November 21, 2027")  # still true
+    assert _testid(page, "notice-deadline").startswith("October 21, 2027")
+    assert "Once it has taken effect on March 11, 2027" in _testid(page, "requests-withheld")
+
+
+@pytest.mark.parametrize("path", ["/contracts", "/contracts/{agency}"])
+def test_after_an_agency_renewal_application_the_renewal_is_no_longer_due(app, world, path):
+    """R-06: with the application pending, the page says the next period is applied for, not
+    that the application is due (and that the contract ends without one)."""
+    agency = add_contract(
+        app, world.org_a, service_start=date(2026, 11, 5), partner_id=world.ids["agency_partner"]
+    )
+    _pending(app, world, agency, RequestKind.AGENCY_RENEWAL)
+    page = _signed_in(app, world).get(path.format(agency=agency)).get_data(as_text=True)
+    calendar = _calendar(page, agency)
+
+    assert _testid(calendar, "agency-renewal-due") is None
+    assert "Without a renewal application" not in calendar
+    assert _testid(calendar, "agency-renewal-applied") == (
+        "May 21, 2027 – November 20, 2027, applied for; it begins on May 21, 2027."
+    )
+    if path != "/contracts":
+        assert "next period has begun on May 21, 2027" in _testid(page, "requests-withheld")
+
+
+def test_staff_see_the_pending_request_without_a_link_into_the_customers_portal(app, world):
+    _pending(app, world, world.contract_a, RequestKind.CANCELLATION)
+    staff = _signed_in(app, world, "support")
+    page = staff.get(f"/staff/contracts/{world.contract_a}").get_data(as_text=True)
+    pending = re.search(r'data-testid="pending-request".*?</p>', page, re.S).group(0)
+    assert "/requests/" not in pending
+    assert _testid(page, "ends-on").startswith("April 20, 2027")

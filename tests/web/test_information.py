@@ -123,12 +123,13 @@ def error_of(page: str, field: str) -> str | None:
 def test_r62_an_administrator_changes_the_information_normalised_and_kept_with_history(
     app, world, admin
 ):
-    """Full-width digits, half-width kana and a missing hyphen are normalised; each changed
-    field is one history row (who, when, old, new) and one audit event records the change."""
+    """Full-width digits, half-width kana, hiragana (readings are kept in katakana, so that
+    staff's list sorts by them) and a missing hyphen are normalised; each changed field is
+    one history row (who, when, old, new) and one audit event records the change."""
     form = the_form(
         admin,
         legal_name="Alpha Holdings K.K.",
-        legal_name_kana="ｱﾙﾌｧﾎｰﾙﾃﾞｨﾝｸﾞｽ",
+        legal_name_kana="ｱﾙﾌｧほーるでぃんぐす",
         postal_code="１０００００５",
         phone="０３ー１２３４ー５６７８",
         address="2-2 Marunouchi, Chiyoda-ku, Tokyo",
@@ -459,9 +460,7 @@ def test_r62_the_history_shows_tokyo_time_who_what_and_pages_newest_first(app, w
     first = admin.get("/organisation/history").get_data(as_text=True)
     assert first.count('data-testid="change-phone"') == 50
     assert "03-0000-0055" in first and "03-0000-0004" not in first  # newest first
-    assert (
-        "Jan 3, 2027, 3:00:00\u202fPM" in first or "Jan 3, 2027, 3:00:00 PM" in first
-    )  # 06:00 UTC
+    assert "January 3, 2027 15:00" in first  # 06:00 UTC, in Tokyo time
     assert 'href="/organisation/history?page=2"' in first
     second = admin.get("/organisation/history?page=2").get_data(as_text=True)
     assert second.count('data-testid="change-phone"') == 5

@@ -8,6 +8,7 @@ the ledger's charges; an issued invoice never changes, not even through SQL.
 from __future__ import annotations
 
 import hashlib
+import re
 import threading
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, date, datetime
@@ -28,6 +29,7 @@ from portal.models import (
     OutboxEmail,
     User,
 )
+from portal.payments import service as payments
 from portal.permissions import Actor
 from portal.services import invoicing
 from portal.services import requests as request_service
@@ -354,3 +356,106 @@ def test_r61_each_document_is_announced_to_the_billing_address_once_its_pdf_is_s
     assert first.to_address == organisation.billing_email
     assert first.is_notice and not first.affects_contract
     assert f"/invoices/{issued['INV-00000001']}" in first.body
+
+
+# --- one amount due everywhere (R-44) -------------------------------------------------------
+
+
+def _row(page: str, number: str) -> str:
+    return re.search(rf'data-testid="invoice-{number}">(.*?)</tr>', page, re.S).group(1)
+
+
+def _text(html: str) -> str:
+    return " ".join(re.sub(r"<[^>]+>", " ", html).split())
+
+
+def test_the_amount_due_is_the_total_less_credit_notes_and_payments_everywhere(app, world, issued):
+    """After a credit note: the list, its outstanding total, the Pay buttons and the invoice
+    page all say ¥44,000 for a ¥55,000 invoice; after a payment, nothing is due on it."""
+    with app.test_request_context():
+        billing_staff = Actor(db.session.get(User, world.ids["billing"]))
+        invoicing.issue_credit_note(
+            billing_staff,
+            db.session.get(Invoice, issued["INV-00000003"]),
+            amount=10_000,
+            tax_rate_percent=10,
+            reason="Outage credit",
+            ip="",
+        )
+        db.session.commit()
+    admin = signed_in_client(app, world.emails["admin"])
+    page = admin.get("/invoices").get_data(as_text=True)
+    # INV-1 ¥55,000 and INV-3 ¥44,000, both past due on 2027-03-01.
+    assert _text(re.search(r'data-testid="outstanding">(.*?)</section>', page, re.S).group(1)) == (
+        "Outstanding · 2 invoices to pay ¥99,000 Overdue: ¥99,000 on 2 invoices"
+    )
+    row = _row(page, "INV-00000003")
+    assert 'data-testid="due-INV-00000003">¥44,000<' in row
+    assert ">¥55,000<" in row  # the total stays what was issued
+    assert re.search(r'data-testid="pay-INV-00000003">\s*Pay ¥44,000\s*<', row)
+    assert f'action="/invoices/{issued["INV-00000003"]}/pay"' in row
+    assert "−¥11,000" in _row(page, "CRN-00000001")
+
+    detail = admin.get(f"/invoices/{issued['INV-00000003']}").get_data(as_text=True)
+    assert re.search(r'data-testid="pay">\s*Pay ¥44,000 by card\s*<', detail)
+    assert "¥55,000 by card" not in detail
+    assert 'data-testid="amount-due">¥44,000<' in detail
+    assert 'data-testid="credited">−¥11,000<' in detail
+    assert '"invoice-total">¥55,000<' in detail  # the lines as issued
+    # How to pay: the account the invoice was issued with, the due date, the issuer's phone.
+    how = _text(re.search(r'data-testid="how-to-pay">(.*?)</section>', detail, re.S).group(1))
+    assert "Please pay ¥44,000 by December 20, 2026" in how
+    assert "Bank テスト銀行 Branch 本店 Account type Ordinary account" in how
+    assert "Account number 7654321 Account holder テストテイキヨウシヤ" in how
+    assert "Transfer by December 20, 2026" in how
+    assert "03-1234-5678" in detail
+
+    with app.test_request_context():
+        payments.record_manual_payment(
+            Actor(db.session.get(User, world.ids["billing"])),
+            db.session.get(Invoice, issued["INV-00000001"]),
+            method="bank_transfer",
+            received_on=date(2027, 2, 27),
+        )
+        db.session.commit()
+    page = admin.get("/invoices").get_data(as_text=True)
+    assert 'data-testid="outstanding-total">¥44,000<' in page
+    row = _row(page, "INV-00000001")
+    assert 'data-testid="due-INV-00000001">¥0<' in row and "Pay" not in row
+    paid = admin.get(f"/invoices/{issued['INV-00000001']}").get_data(as_text=True)
+    assert 'data-testid="amount-due">¥0<' in paid
+    assert 'data-testid="pay"' not in paid and 'data-testid="how-to-pay"' not in paid
+
+
+def test_who_may_not_pay_sees_the_amounts_but_no_pay_button(app, world, issued):
+    """Members allowed to see invoices and staff viewing as the customer read, never pay."""
+    admin = signed_in_client(app, world.emails["admin"])
+    assert admin.post("/invoices/access", data={"members_see_invoices": "y"}).status_code == 302
+    member = signed_in_client(app, world.emails["member"])
+    page = member.get("/invoices").get_data(as_text=True)
+    assert 'data-testid="outstanding-total">¥110,000<' in page
+    assert 'data-testid="pay-' not in page
+    detail = member.get(f"/invoices/{issued['INV-00000003']}").get_data(as_text=True)
+    assert 'data-testid="pay"' not in detail and 'data-testid="bank-transfer"' in detail
+
+
+def test_a_credit_notes_heading_names_it_once(app, world, issued):
+    with app.test_request_context():
+        note = invoicing.issue_credit_note(
+            Actor(db.session.get(User, world.ids["billing"])),
+            db.session.get(Invoice, issued["INV-00000003"]),
+            amount=10_000,
+            tax_rate_percent=10,
+            reason="Outage credit",
+            ip="",
+        )
+        db.session.commit()
+        note_id = note.id
+    admin = signed_in_client(app, world.emails["admin"])
+    page = admin.get(f"/invoices/{note_id}").get_data(as_text=True)
+    heading = re.search(r'data-testid="document-heading">(.*?)</h1>', page, re.S).group(1)
+    assert _text(heading) == "Credit note CRN-00000001"
+    assert 'data-testid="how-to-pay"' not in page and 'data-testid="amount-due"' not in page
+    invoice = admin.get(f"/invoices/{issued['INV-00000003']}").get_data(as_text=True)
+    heading = re.search(r'data-testid="document-heading">(.*?)</h1>', invoice, re.S).group(1)
+    assert _text(heading) == "Invoice INV-00000003 Overdue"

@@ -68,13 +68,13 @@ def admin(app, world):
 
 
 def test_r61_administrators_see_each_notice_with_the_time_it_was_sent(app, world, admin):
-    waiting = write_notice(app, world.org_a)
-    sent = write_notice(app, world.org_a, sent=True)
+    waiting = write_notice(app, world.org_a, changed_by="First")
+    sent = write_notice(app, world.org_a, changed_by="Second", sent=True)
     write_notice(app, world.org_b)
     page = admin.get("/notices").get_data(as_text=True)
     assert listed(page) == [sent, waiting]  # newest first, org A's only
     row = page[page.index(f'data-testid="notice-{sent}"') :]
-    assert "Mar 1, 2027, 10:03:00" in row[: row.index("</tr>")]  # sent_at in Tokyo time
+    assert "March 1, 2027 10:03" in row[: row.index("</tr>")]  # sent_at in Tokyo time
     row = page[page.index(f'data-testid="notice-{waiting}"') :]
     assert "Waiting to be sent" in row[: row.index("</tr>")]
     assert "billing@alpha.example" in page
@@ -114,7 +114,7 @@ def test_r61_a_notice_is_shown_whole_as_plain_text_safely(app, world, admin):
     assert unescape(body.group(1)) == email.body  # whole, line breaks and all
     assert "&lt;script&gt;" in body.group(1)
     assert "03-5555-6666 → 03-1111-2222" in email.body and "\n" in email.body
-    assert 'data-testid="notice-to">billing@alpha.example<' in page
+    assert 'data-testid="recipient">billing@alpha.example<' in page
     assert "Waiting to be sent" in page
 
 
@@ -131,8 +131,8 @@ def test_r61_another_organisations_notice_and_account_emails_are_not_found(app, 
 def test_r61_the_notices_page_by_page(app, world, admin):
     with app.test_request_context():
         organisation = db.session.get(Organisation, world.org_a)
-        context = {"changes": [], "changed_by": "Admin", "changed_at": clock.now()}
-        for _n in range(55):
+        for n in range(55):
+            context = {"changes": [], "changed_by": f"Admin {n}", "changed_at": clock.now()}
             mail.notify_organisation(organisation, "information_changed", context=context)
         db.session.commit()
     ids = [e.id for e in rows(app, OutboxEmail, organisation_id=world.org_a)]
@@ -164,3 +164,50 @@ def test_r71_r72_who_reads_the_notices(app, world, actor, status):
     navigation = client.get("/contracts").get_data(as_text=True)
     assert ('href="/notices"' in navigation) is (status == 200)
     assert 'href="/organisation"' in navigation  # everyone inside the portal reads that
+
+
+def _notify(
+    app, organisation_id: int, to: list[str], *, changed_by: str, at_micro: int
+) -> list[int]:
+    """One notice to several addresses, written as in production: the column default gives
+    each e-mail its own instant, microseconds apart (set here, so the test is exact)."""
+    with app.test_request_context():
+        organisation = db.session.get(Organisation, organisation_id)
+        context = {"changes": [], "changed_by": changed_by, "changed_at": clock.now()}
+        emails = mail.notify_organisation(
+            organisation, "information_changed", to=to, context=context
+        )
+        for n, email in enumerate(emails):
+            email.created_at = clock.now() + timedelta(microseconds=at_micro + n)
+        db.session.commit()
+        return [e.id for e in emails]
+
+
+def test_r61_a_notice_to_several_addresses_is_listed_once_with_all_its_recipients(
+    app, world, admin
+):
+    """Each notice once, not once per recipient: its e-mails (one subject and text, written
+    together) make one row naming every address; a notice with other text written in the
+    same second, or the same text written later, is a notice of its own."""
+    to = ["billing@alpha.example", "admin@alpha.example", "ops@alpha.example"]
+    together = _notify(app, world.org_a, to, changed_by="Admin", at_micro=999_000)
+    other_text = _notify(app, world.org_a, to[:1], changed_by="Member", at_micro=999_500)
+    clock.set(clock.now() + timedelta(minutes=1))
+    later = _notify(app, world.org_a, to[:2], changed_by="Admin", at_micro=0)
+    with app.app_context():  # one recipient's e-mail went out, the others wait
+        db.session.get(OutboxEmail, together[1]).sent_at = clock.now()
+        db.session.commit()
+
+    page = admin.get("/notices").get_data(as_text=True)
+
+    assert listed(page) == [later[0], other_text[0], together[0]]
+    row = page[page.index(f'data-testid="notice-{together[0]}"') :]
+    row = row[: row.index("</tr>")]
+    assert re.findall(r'data-testid="recipient">([^<]+)<', row) == to
+    assert "March 1, 2027 10:01" in row  # given when its first e-mail was sent
+    assert row.count("Waiting to be sent") == 2  # the two recipients still waiting
+    detail = admin.get(f"/notices/{together[2]}").get_data(as_text=True)
+    assert re.findall(r'data-testid="recipient">([^<]+)<', detail) == to
+    staff = signed_in_client(app, world.emails["support"])
+    organisation_page = staff.get(f"/staff/organisations/{world.org_a}").get_data(as_text=True)
+    assert listed(organisation_page) == [later[0], other_text[0], together[0]]

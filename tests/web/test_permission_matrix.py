@@ -52,7 +52,6 @@ INVOICES = Redirect("/invoices")
 OVERDUE = Redirect("/staff/invoices/overdue")
 MAIL = Redirect("/staff/mail")
 USERS = Redirect("/organisation/users")
-MISUSE = Redirect("/staff/misuse-reports")
 SYSTEM = Redirect("/system")
 
 Expected = int | Redirect
@@ -71,8 +70,10 @@ MATRIX: dict[tuple[str, str], tuple[Expected, ...]] = {
         (200,    200,    200,    200,    200,    200,    200,    200,    200,    200,    200),
     ("main.healthz", "GET"):
         (200,    200,    200,    200,    200,    200,    200,    200,    200,    200,    200),
+    # The home page of whoever is signed in: the customer's (also an agent inside a client's
+    # portal and staff viewing as the customer), the agent's clients', the back office's.
     ("main.index", "GET"):
-        (LOGIN,  PORTAL, PORTAL, PORTAL, PORTAL, PORTAL, PORTAL, PORTAL, STAFF,  PORTAL, STAFF),
+        (LOGIN,  200,    200,    200,    200,    200,    200,    200,    200,    200,    200),
     # The language switch follows a local next (/contracts) for everyone.
     ("main.language", "POST"):
         (PORTAL, PORTAL, PORTAL, PORTAL, PORTAL, PORTAL, PORTAL, PORTAL, PORTAL, PORTAL, PORTAL),
@@ -106,13 +107,14 @@ MATRIX: dict[tuple[str, str], tuple[Expected, ...]] = {
     ("partners.enter", "POST"):
         (LOGIN,  404,    404,    404,    HOME,   404,    HOME,   404,    404,    404,    404),
     # The back office: staff only; 403 while viewing as a customer (R-72); billing staff
-    # may look but neither onboard nor view as a customer.
+    # may look but neither onboard nor view as a customer. Onboarding stops at its
+    # confirmation page (200) without `confirmed`, so the matrix creates nothing.
     ("staff.organisations", "GET"):
         (LOGIN,  404,    404,    404,    404,    404,    404,    404,    200,    403,    200),
     ("staff.onboard", "GET"):
         (LOGIN,  404,    404,    404,    404,    404,    404,    404,    200,    403,    403),
     ("staff.onboard", "POST"):
-        (LOGIN,  404,    404,    404,    404,    404,    404,    404,    201,    403,    403),
+        (LOGIN,  404,    404,    404,    404,    404,    404,    404,    200,    403,    403),
     ("staff.organisation", "GET"):
         (LOGIN,  404,    404,    404,    404,    404,    404,    404,    200,    403,    200),
     ("staff.view_as", "POST"):
@@ -137,16 +139,23 @@ MATRIX: dict[tuple[str, str], tuple[Expected, ...]] = {
         (LOGIN,  200,    200,    404,    200,    404,    200,    404,    404,    200,    404),
     ("contracts.request_pdf", "GET"):
         (LOGIN,  200,    200,    404,    200,    404,    200,    404,    404,    200,    404),
+    # The withdrawal's own document (R-23), of a request withdrawn for the purpose.
+    ("contracts.withdrawal_pdf", "GET"):
+        (LOGIN,  200,    200,    404,    200,    404,    200,    404,    404,    200,    404),
+    # Withdrawing asks first (a GET page), then the POST with confirmed=yes withdraws.
+    ("contracts.withdraw_confirm", "GET"):
+        (LOGIN,  403,    200,    404,    200,    404,    200,    404,    404,    403,    404),
     ("contracts.withdraw", "POST"):
         (LOGIN,  403,    CONTRACT, 404,  CONTRACT, 404,  CONTRACT, 404,  404,    403,    404),
     # API tokens are credentials: never while viewing as a customer (R-72); each user
-    # revokes only its own (the token here is A's administrator's).
+    # revokes only its own (the token here is A's administrator's). A new token is shown on
+    # the page its creation redirects to; revoking stops at its confirmation page (200).
     ("account.tokens", "GET"):
         (LOGIN,  200,    200,    200,    200,    200,    200,    200,    200,    403,    200),
     ("account.tokens", "POST"):
-        (LOGIN,  201,    201,    201,    201,    201,    201,    201,    201,    403,    201),
+        (LOGIN,  TOKENS, TOKENS, TOKENS, TOKENS, TOKENS, TOKENS, TOKENS, TOKENS, 403,    TOKENS),
     ("account.revoke_token", "POST"):
-        (LOGIN,  404,    TOKENS, 404,    404,    404,    404,    404,    404,    403,    404),
+        (LOGIN,  404,    200,    404,    404,    404,    404,    404,    404,    403,    404),
     # Invoices (R-71): administrators, sales agents and staff viewing as the customer see
     # them; members only when their administrator allows it (not in this world); agencies
     # never. Only the customer's administrators decide what members see.
@@ -165,7 +174,8 @@ MATRIX: dict[tuple[str, str], tuple[Expected, ...]] = {
     ("invoices.paid", "GET"):
         (LOGIN,  403,    200,    404,    200,    404,    403,    403,    404,    200,    404),
     # The back office's documents (R-40..R-43): every staff role searches and reads; billing
-    # staff record payments, issue credit notes and send reminders (R-33).
+    # staff record payments, issue credit notes and send reminders (R-33). A payment and a
+    # credit note stop at their confirmation page (200) without `confirmed`.
     ("billing.search", "GET"):
         (LOGIN,  404,    404,    404,    404,    404,    404,    404,    200,    403,    200),
     ("billing.export", "GET"):
@@ -177,11 +187,17 @@ MATRIX: dict[tuple[str, str], tuple[Expected, ...]] = {
     ("billing.pdf", "GET"):
         (LOGIN,  404,    404,    404,    404,    404,    404,    404,    200,    403,    200),
     ("billing.record_payment", "POST"):
-        (LOGIN,  404,    404,    404,    404,    404,    404,    404,    403,    403,    422),
+        (LOGIN,  404,    404,    404,    404,    404,    404,    404,    403,    403,    200),
     ("billing.issue_credit_note", "POST"):
-        (LOGIN,  404,    404,    404,    404,    404,    404,    404,    403,    403,    422),
+        (LOGIN,  404,    404,    404,    404,    404,    404,    404,    403,    403,    200),
     ("billing.send_reminder", "POST"):
         (LOGIN,  404,    404,    404,    404,    404,    404,    404,    403,    403,    OVERDUE),
+    # The issuer and its bank account (R-40, R-44): every staff role reads them; only staff
+    # administrators (none in this world) change them.
+    ("billing.provider", "GET"):
+        (LOGIN,  404,    404,    404,    404,    404,    404,    404,    200,    403,    200),
+    ("billing.provider", "POST"):
+        (LOGIN,  404,    404,    404,    404,    404,    404,    404,    403,    403,    403),
     # Stripe's webhook trusts only its signature: without one, 400 for everyone.
     ("stripe_webhook.stripe_webhook", "POST"):
         (400,    400,    400,    400,    400,    400,    400,    400,    400,    400,    400),
@@ -207,7 +223,7 @@ MATRIX: dict[tuple[str, str], tuple[Expected, ...]] = {
         (422,    HOME,   HOME,   HOME,   HOME,   HOME,   HOME,   HOME,   HOME,   HOME,   HOME),
     # R-70: administrators manage their organisation's users; members and agents (R-71) may
     # not; staff viewing as the customer see the list but change no login (R-72). The user
-    # acted on is a fresh invitee of A.
+    # acted on is a fresh invitee of A; removing stops at its confirmation page (200).
     ("users.index", "GET"):
         (LOGIN,  403,    200,    200,    403,    403,    403,    403,    404,    200,    404),
     ("users.invite", "GET"):
@@ -217,18 +233,19 @@ MATRIX: dict[tuple[str, str], tuple[Expected, ...]] = {
     ("users.resend_invitation", "POST"):
         (LOGIN,  403,    USERS,  404,    403,    404,    403,    404,    404,    403,    404),
     ("users.remove", "POST"):
-        (LOGIN,  403,    USERS,  404,    403,    404,    403,    404,    404,    403,    404),
+        (LOGIN,  403,    200,    404,    403,    404,    403,    404,    404,    403,    404),
     # R-63: every user reports misuse of their own account, and is signed out everywhere;
     # staff viewing as the customer are not the customer's user (R-72).
     ("account.misuse", "GET"):
         (LOGIN,  200,    200,    200,    200,    200,    200,    200,    200,    403,    200),
     ("account.misuse", "POST"):
         (LOGIN,  LOGIN,  LOGIN,  LOGIN,  LOGIN,  LOGIN,  LOGIN,  LOGIN,  LOGIN,  403,    LOGIN),
-    # Every back-office role sees misuse reports; support staff record what was done.
+    # Every back-office role sees misuse reports; support staff record what was done (the
+    # form stops at its confirmation page, 200).
     ("security.misuse_reports", "GET"):
         (LOGIN,  404,    404,    404,    404,    404,    404,    404,    200,    403,    200),
     ("security.mark_handled", "POST"):
-        (LOGIN,  404,    404,    404,    404,    404,    404,    404,    MISUSE, 403,    403),
+        (LOGIN,  404,    404,    404,    404,    404,    404,    404,    200,    403,    403),
     # R-62: everyone inside the portal reads the registered information and its history;
     # administrators and agents of both kinds change it (R-71), members and staff viewing as
     # the customer may not (R-72). The form sent is invalid: 422 for those who may.
@@ -419,9 +436,11 @@ MAY_SEE_OTHER: dict[tuple[str, str], dict[str, Expected]] = {
     ("contracts.confirm", "POST"): dict.fromkeys(B_PEOPLE, REQUEST),
     ("contracts.request_detail", "GET"): dict.fromkeys(B_PEOPLE, 200),
     ("contracts.request_pdf", "GET"): dict.fromkeys(B_PEOPLE, 200),
+    ("contracts.withdrawal_pdf", "GET"): dict.fromkeys(B_PEOPLE, 200),
+    ("contracts.withdraw_confirm", "GET"): dict.fromkeys(B_PEOPLE, 200),
     ("contracts.withdraw", "POST"): dict.fromkeys(B_PEOPLE, CONTRACT),
     # The token here is B's administrator's own.
-    ("account.revoke_token", "POST"): {"other_admin": TOKENS, "support_viewing": 403},
+    ("account.revoke_token", "POST"): {"other_admin": 200, "support_viewing": 403},
     ("invoices.detail", "GET"): {"other_admin": 200, "other_sales_agent": 200},
     ("invoices.pdf", "GET"): {"other_admin": 200, "other_sales_agent": 200},
     ("invoices.pay", "POST"): {"other_admin": 503, "other_sales_agent": 503},
@@ -429,8 +448,8 @@ MAY_SEE_OTHER: dict[tuple[str, str], dict[str, Expected]] = {
     # Staff see every organisation's documents: "another organisation" is not a thing here.
     ("billing.detail", "GET"): {"support": 200, "billing": 200},
     ("billing.pdf", "GET"): {"support": 200, "billing": 200},
-    ("billing.record_payment", "POST"): {"support": 403, "billing": 422},
-    ("billing.issue_credit_note", "POST"): {"support": 403, "billing": 422},
+    ("billing.record_payment", "POST"): {"support": 403, "billing": 200},
+    ("billing.issue_credit_note", "POST"): {"support": 403, "billing": 200},
     ("billing.send_reminder", "POST"): {"support": 403, "billing": OVERDUE},
     # A link is not an organisation's: B's user's link works for a signed-out browser too.
     ("auth.reset_password", "GET"): {**dict.fromkeys(SIGNED_IN, HOME), "anonymous": 200},
@@ -444,12 +463,12 @@ MAY_SEE_OTHER: dict[tuple[str, str], dict[str, Expected]] = {
         "other_agency_agent": 403,
     },
     ("users.remove", "POST"): {
-        "other_admin": USERS,
+        "other_admin": 200,
         "other_sales_agent": 403,
         "other_agency_agent": 403,
     },
     # Staff handle every organisation's reports: "another organisation" is not a thing here.
-    ("security.mark_handled", "POST"): {"support": MISUSE, "billing": 403},
+    ("security.mark_handled", "POST"): {"support": 200, "billing": 403},
     # B's notice: B's people find it, but B's agency may not read notices (R-71).
     ("organisation.notice", "GET"): {
         "other_admin": 200,

@@ -7,13 +7,16 @@ even when twenty confirmations race.
 
 from __future__ import annotations
 
+import hashlib
 import re
 import threading
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, date, datetime
+from io import BytesIO
 
 import pytest
 import sqlalchemy as sa
+from pypdf import PdfReader
 
 from portal.clock import clock
 from portal.extensions import db
@@ -22,10 +25,13 @@ from portal.models import (
     Contract,
     ContractRequest,
     LedgerCharge,
+    Organisation,
     OutboxEmail,
+    RequestDocument,
     RequestStatus,
 )
 from tests.factories import (
+    add_contract,
     add_plan,
     build_world,
     enter_client,
@@ -51,8 +57,16 @@ def _at(day: date, hour: int = 10) -> None:
     clock.set(datetime(day.year, day.month, day.day, hour - 9, 0, tzinfo=UTC))
 
 
+# A rule ID as RULES.md writes them (R-20, R-30); a request's reference (R-000123) is not one.
+RULE_ID = re.compile(r"\bR-\d{2}\b")
+
+
 def _text(response) -> str:
     return response.get_data(as_text=True)
+
+
+def _pdf_text(pdf: bytes) -> str:
+    return " ".join(" ".join(p.extract_text() for p in PdfReader(BytesIO(pdf)).pages).split())
 
 
 def _testid(page: str, testid: str) -> str:
@@ -146,15 +160,96 @@ def test_confirming_records_the_written_notice(app, admin, world):
     assert "April 20, 2027" in _testid(contract_page, "pending-request")
 
 
-def test_the_confirmation_pdf_downloads(app, admin, world):
+def test_the_confirmation_pdf_is_rendered_once_at_confirmation_and_served_as_stored(
+    app, admin, world
+):
+    """R-32: rendered when the request is confirmed, in the organisation's language, stored with
+    its SHA-256 and served byte for byte: a later download, a renamed customer or another day
+    changes nothing (it was rebuilt on every download, with a new status and time)."""
     page = _text(admin.get(f"/contracts/{world.contract_a}/end"))
     location = _confirm(admin, world.contract_a, page).headers["Location"]
+    (stored,) = rows(app, RequestDocument, kind="confirmation")
+    assert stored.locale == "ja"  # the organisation's language, not the reader's (English)
+    with app.app_context():
+        content = db.session.scalar(sa.select(RequestDocument.pdf))
+    assert hashlib.sha256(content).hexdigest() == stored.pdf_sha256
+
     pdf = admin.get(f"{location}/document.pdf")
     assert pdf.status_code == 200
     assert pdf.mimetype == "application/pdf"
-    assert pdf.data.startswith(b"%PDF")
+    assert pdf.data == content
+    assert pdf.headers["X-Content-SHA256"] == stored.pdf_sha256
     assert "attachment" in pdf.headers["Content-Disposition"]
+    assert "confirmation-ja.pdf" in pdf.headers["Content-Disposition"]
     assert b"/FontFile2" in pdf.data  # the Japanese font is embedded
+
+    with app.app_context():
+        db.session.get(Organisation, world.org_a).legal_name = "Renamed K.K."
+        db.session.commit()
+    _at(date(2027, 3, 20))
+    later = signed_in_client(app, world.emails["admin"]).get(f"{location}/document.pdf")
+    assert later.data == content
+    assert len(rows(app, RequestDocument)) == 2  # the customer's, and the agency's (below)
+
+
+def test_the_pdf_shows_the_tax_once_and_no_rule_id(app, admin, world):
+    """The quote's tax is printed once (it was printed twice), and rule IDs belong in the
+    code: none appears in the document (it printed R-30, R-31, R-13, ...)."""
+    page = _text(admin.get(f"/contracts/{world.contract_a}/end"))
+    location = _confirm(admin, world.contract_a, page).headers["Location"]
+    text = _pdf_text(admin.get(f"{location}/document.pdf").data)
+    assert text.count("¥35,000") == 1  # the tax of W-2
+    assert text.count("¥385,000") == 1
+    assert not RULE_ID.search(text), RULE_ID.search(text)
+    assert "2027年4月20日" in text  # in Japanese, the organisation's language
+
+
+def test_an_agency_gets_its_own_stored_copy_without_amounts(app, admin, world):
+    """R-71: the agency's copy leaves out every amount; it is stored too (at confirmation, as an
+    agency acts for organisation A), so it does not change between downloads either."""
+    page = _text(admin.get(f"/contracts/{world.contract_a}/end"))
+    location = _confirm(admin, world.contract_a, page).headers["Location"]
+    agent = signed_in_client(app, world.emails["agency_agent"])
+    enter_client(agent, world.org_a)
+
+    copy = agent.get(f"{location}/document.pdf")
+
+    (stored,) = rows(app, RequestDocument, kind="agency_confirmation")
+    assert copy.headers["X-Content-SHA256"] == stored.pdf_sha256
+    assert hashlib.sha256(copy.data).hexdigest() == stored.pdf_sha256
+    text = _pdf_text(copy.data)
+    assert "¥" not in text and "385,000" not in text
+    assert "2027年4月20日" in text
+    assert agent.get(f"{location}/document.pdf").data == copy.data
+    assert admin.get(f"{location}/document.pdf").data != copy.data
+
+
+def test_a_request_confirmed_before_documents_were_stored_gets_one_on_first_download(
+    app, admin, world, monkeypatch
+):
+    """A request confirmed before this change has no stored confirmation: the first download
+    renders it as of the time the request was received, stores it, and later ones serve it."""
+    from portal.services import documents
+
+    monkeypatch.setattr(documents, "store_confirmation", lambda request: None)
+    page = _text(admin.get(f"/contracts/{world.contract_a}/end"))
+    location = _confirm(admin, world.contract_a, page).headers["Location"]
+    monkeypatch.undo()
+    assert rows(app, RequestDocument) == []
+
+    _at(date(2027, 3, 10))
+    client = signed_in_client(app, world.emails["admin"])
+    first = client.get(f"{location}/document.pdf")
+
+    (stored,) = rows(app, RequestDocument)
+    assert (stored.kind, stored.locale) == ("confirmation", "ja")
+    assert first.headers["X-Content-SHA256"] == stored.pdf_sha256
+    assert "2027年3月1日 10:00 JST" in _pdf_text(first.data)  # received then, not rendered then
+    _at(date(2027, 3, 11))
+    assert signed_in_client(app, world.emails["admin"]).get(f"{location}/document.pdf").data == (
+        first.data
+    )
+    assert len(rows(app, RequestDocument)) == 1
 
 
 def test_a_second_request_is_refused_and_nothing_stored(app, admin, world):
@@ -182,17 +277,43 @@ def test_twenty_identical_confirmations_at_once_leave_one_request(app, world):
     assert len(rows(app, ContractRequest)) == 1
 
 
-def test_withdrawal_before_the_effective_date_bills_nothing(app, admin, world):
+def test_withdrawing_asks_first_and_then_bills_nothing(app, admin, world):
+    """R-23: the request page links to a confirmation page (a GET, no JavaScript needed) that
+    says what withdrawing does; only its "yes" withdraws, then post/redirect/get."""
     page = _text(admin.get(f"/contracts/{world.contract_a}/end"))
     location = _confirm(admin, world.contract_a, page).headers["Location"]
-    response = admin.post(f"{location}/withdraw")
+    detail = _text(admin.get(location))
+    assert f'href="{location}/withdraw"' in detail
+    assert 'action="' + location + '/withdraw"' not in detail  # no withdrawal in one click
+
+    confirm = admin.get(f"{location}/withdraw")
+    assert confirm.status_code == 200
+    summary = _testid(_text(confirm), "confirm-summary")
+    assert "The contract will not end on April 20, 2027." in summary
+    assert "renews on November 21, 2027" in summary and "October 21, 2027" in summary
+    assert "The ¥385,000 quoted (tax included) will not be billed." in summary
+    assert "cannot be undone" in summary
+    assert not RULE_ID.search(summary)
+    before = row_counts(app)
+    # Going back, or a form that was never confirmed, withdraws nothing.
+    for data in ({"confirmed": "edit"}, {}):
+        back = admin.post(f"{location}/withdraw", data=data)
+        assert back.status_code == 302 and back.headers["Location"] == location
+    assert row_counts(app) == before
+
+    response = admin.post(f"{location}/withdraw", data={"confirmed": "yes"})
     assert response.status_code == 302
+    assert response.headers["Location"] == f"/contracts/{world.contract_a}"
     (request,) = rows(app, ContractRequest)
     assert request.status == RequestStatus.WITHDRAWN
     assert request.withdrawn_by_id == world.ids["admin"]
     assert rows(app, AuditEvent, action="request.withdrawn")
-    # Withdrawing twice is refused; the daily run later applies nothing.
-    assert admin.post(f"{location}/withdraw").status_code == 409
+    # Sending it again (a reload) withdraws nothing more and says why, on a GET page.
+    again = admin.post(f"{location}/withdraw", data={"confirmed": "yes"})
+    assert again.status_code == 302 and again.headers["Location"] == location
+    assert "can no longer be withdrawn" in _text(admin.get(location))
+    assert len(rows(app, AuditEvent, action="request.withdrawn")) == 1
+    assert admin.get(f"{location}/withdraw").status_code == 302  # nothing left to confirm
     _at(date(2027, 4, 21))
     with app.app_context():
         from portal.services.apply import apply_due
@@ -202,13 +323,45 @@ def test_withdrawal_before_the_effective_date_bills_nothing(app, admin, world):
     assert [c.kind for c in rows(app, LedgerCharge)] == ["initial_fee", "initial_fee"]
 
 
+def test_a_withdrawal_is_its_own_stored_document(app, admin, world):
+    """R-23: withdrawing renders and stores a document of its own, once; the confirmation
+    stays as it was."""
+    page = _text(admin.get(f"/contracts/{world.contract_a}/end"))
+    location = _confirm(admin, world.contract_a, page).headers["Location"]
+    assert admin.get(f"{location}/withdrawal.pdf").status_code == 404  # nothing withdrawn yet
+    confirmation = admin.get(f"{location}/document.pdf").data
+    _at(date(2027, 3, 5))
+    admin = signed_in_client(app, world.emails["admin"])
+    admin.post(f"{location}/withdraw", data={"confirmed": "yes"})
+
+    (stored,) = rows(app, RequestDocument, kind="withdrawal")
+    pdf = admin.get(f"{location}/withdrawal.pdf")
+    assert pdf.status_code == 200
+    assert pdf.headers["X-Content-SHA256"] == stored.pdf_sha256
+    assert hashlib.sha256(pdf.data).hexdigest() == stored.pdf_sha256
+    assert "withdrawal-ja.pdf" in pdf.headers["Content-Disposition"]
+    text = _pdf_text(pdf.data)
+    assert "2027年3月5日 10:00 JST" in text  # when it was withdrawn
+    assert "2027年4月20日" in text  # what would have happened
+    assert "¥" not in text  # a withdrawal bills nothing
+    assert not RULE_ID.search(text)
+    assert admin.get(f"{location}/document.pdf").data == confirmation
+    assert 'data-testid="withdrawal-pdf"' in _text(admin.get(location))
+    agent = signed_in_client(app, world.emails["agency_agent"])
+    enter_client(agent, world.org_a)
+    assert agent.get(f"{location}/withdrawal.pdf").data == pdf.data  # one copy serves all
+
+
 def test_withdrawal_is_refused_on_the_effective_date(app, admin, world):
     page = _text(admin.get(f"/contracts/{world.contract_a}/end"))
     location = _confirm(admin, world.contract_a, page).headers["Location"]
     _at(date(2027, 4, 20))
     admin = signed_in_client(app, world.emails["admin"])  # the old session went idle
-    assert admin.post(f"{location}/withdraw").status_code == 409
+    response = admin.post(f"{location}/withdraw", data={"confirmed": "yes"})
+    assert response.status_code == 302 and response.headers["Location"] == location
+    assert "can no longer be withdrawn" in _text(admin.get(location))
     assert rows(app, ContractRequest)[0].status == RequestStatus.PENDING
+    assert rows(app, RequestDocument, kind="withdrawal") == []
 
 
 # --- bad input: a message, nothing stored -------------------------------------------------
@@ -300,7 +453,8 @@ def test_staff_viewing_as_the_customer_see_quotes_but_cannot_confirm_or_withdraw
     admin = signed_in_client(app, world.emails["admin"])
     page = _text(admin.get(f"/contracts/{world.contract_a}/end"))
     location = _confirm(admin, world.contract_a, page).headers["Location"]
-    assert staff.post(f"{location}/withdraw").status_code == 403
+    assert staff.post(f"{location}/withdraw", data={"confirmed": "yes"}).status_code == 403
+    assert staff.get(f"{location}/withdraw").status_code == 403
     assert rows(app, ContractRequest)[0].status == RequestStatus.PENDING
     assert 'data-testid="withdraw"' not in _text(staff.get(location))
 
@@ -344,6 +498,7 @@ def test_staff_record_usage_and_the_customer_sees_the_plan_that_fits(app, admin,
     assert response.status_code == 302
     page = _text(admin.get(f"/contracts/{world.contract_a}"))
     assert "61.50 GB of 50 GB" in _testid(page, "usage-figures")
+    assert '<meter min="0" max="50" value="50"' in page  # full, never above its maximum
     assert 'data-testid="over-capacity"' in page
     assert "100 GB" in _testid(page, "suggested-plan")
     bad = staff.post(
@@ -359,8 +514,8 @@ def test_staff_record_usage_and_the_customer_sees_the_plan_that_fits(app, admin,
 
 def test_api_tokens_are_shown_once_and_can_be_revoked(app, admin, world):
     response = admin.post("/account/api-tokens", data={"name": "ERP"})
-    assert response.status_code == 201
-    token = _testid(_text(response), "token-value")
+    assert response.status_code == 302  # post/redirect/get: shown on the page it leads to
+    token = _testid(_text(admin.get(response.headers["Location"])), "token-value")
     assert token.startswith("ptk_")
     listing = _text(admin.get("/account/api-tokens"))
     assert token not in listing and token[:12] in listing
@@ -370,7 +525,9 @@ def test_api_tokens_are_shown_once_and_can_be_revoked(app, admin, world):
         stored = db.session.scalars(sa.select(ApiToken)).one()
         assert token not in (stored.token_hash, stored.prefix)
         token_id = stored.id
-    assert admin.post(f"/account/api-tokens/{token_id}/revoke").status_code == 302
+    revoke = f"/account/api-tokens/{token_id}/revoke"
+    assert admin.post(revoke).status_code == 200  # asked first (tests/web/test_accounts.py)
+    assert admin.post(revoke, data={"confirmed": "yes"}).status_code == 302
     assert "Revoked" in _text(admin.get("/account/api-tokens"))
 
 
@@ -386,7 +543,7 @@ def test_the_live_quote_keeps_the_language_switch_on_the_choice_shown(admin, wor
     url = f"/contracts/{world.contract_a}/end?kind=cancellation&on=2027-05-20"
     page = _text(admin.get(url, headers={"HX-Request": "true"}))
     escaped = url.replace("&", "&amp;")
-    assert f'id="next" name="next" value="{escaped}" hx-swap-oob="true"' in page
+    assert f'name="next" value="{escaped}" data-hx-swap-oob="outerHTML:' in page
     assert "hx-swap-oob" not in _text(admin.get(url))  # a full page has the form itself
 
 
@@ -397,3 +554,182 @@ def test_a_date_left_from_an_upgrade_gives_way_to_the_earliest_month_end(app, ad
     assert _testid(page, "quote-termination-on") == "April 20, 2027"
     assert _testid(page, "charge-initial_fee") == "¥30,000"
     assert _testid(page, "quote-new-start").startswith("April 21, 2027")
+
+
+# --- the change page starts from the likely upgrade; dates stay with their kind ----------------
+
+
+def _usage(app, contract_id: int, used_gb: str) -> None:
+    """R-15: a reading of the storage used, as the service reports it."""
+    from decimal import Decimal
+
+    from portal.models import UsageSource
+    from portal.services import usage
+
+    with app.app_context():
+        contract = db.session.get(Contract, contract_id)
+        usage.record(contract, Decimal(used_gb), clock.now(), source=UsageSource.API, user=None)
+        db.session.commit()
+
+
+def _selected_plan(page: str) -> str:
+    select = re.search(r'<select id="plan".*?</select>', page, re.S).group(0)
+    return re.search(r'<option value="(\d*)" selected', select).group(1)
+
+
+def test_the_change_page_starts_from_the_likely_upgrade_never_a_downgrade(app, admin, world):
+    """R-21/R-22: it opened with a cheaper plan and its shortfall quote; now it starts from the
+    cheapest dearer plan, and, for a contract over its capacity, the plan that holds it."""
+    add_plan(app, world, code="iw-30", fee=30_000, capacity=30)
+    medium = add_plan(app, world, code="iw-70", fee=70_000, capacity=70)
+    page = _text(admin.get(f"/contracts/{world.contract_a}/change"))
+    assert _selected_plan(page) == str(medium)
+    assert _testid(page, "quote-effective-on").startswith("March 11, 2027")  # the earliest
+    assert 'data-testid="charge-shortfall"' not in page
+
+    _usage(app, world.contract_a, "80.00")  # over 50 GB: only the 100 GB plan holds it (R-15)
+    page = _text(admin.get(f"/contracts/{world.contract_a}/change"))
+    assert _selected_plan(page) == str(world.ids["plan_large"])
+
+
+def test_with_no_dearer_plan_nothing_is_chosen(app, admin, world):
+    largest = add_contract(app, world.org_a, service_start=date(2026, 11, 5), plan="iw-100")
+    page = _text(admin.get(f"/contracts/{largest}/change"))
+    assert _selected_plan(page) == ""  # the placeholder: "Choose a plan"
+    assert 'data-testid="choose-a-plan"' in page
+    assert 'data-testid="quote"' not in page and 'data-testid="confirm-form"' not in page
+    assert 'id="plan-error"' not in page  # nothing chosen is not an error
+
+
+def test_a_date_is_never_carried_from_one_kind_to_another(app, admin, world):
+    """Switching from a downgrade (a month end) to an upgrade starts from the upgrade's earliest
+    date, and back; within one kind the date chosen stays."""
+    cheap = add_plan(app, world, code="iw-30", fee=30_000, capacity=30)
+    large = world.ids["plan_large"]
+    url = f"/contracts/{world.contract_a}/change"
+    down = _text(admin.get(f"{url}?plan={cheap}&on=2027-05-20&on_kind=downgrade"))
+    assert _testid(down, "quote-termination-on") == "May 20, 2027"
+    assert 'name="on_kind" value="downgrade"' in down
+
+    up = _text(admin.get(f"{url}?plan={large}&on=2027-05-20&on_kind=downgrade"))
+    assert _testid(up, "quote-effective-on").startswith("March 11, 2027")
+    assert 'value="2027-03-11"' in up and 'name="on_kind" value="upgrade"' in up
+
+    back = _text(admin.get(f"{url}?plan={cheap}&on=2027-03-25&on_kind=upgrade"))
+    assert _testid(back, "quote-termination-on") == "April 20, 2027"
+    same = _text(admin.get(f"{url}?plan={large}&on=2027-03-25&on_kind=upgrade"))
+    assert _testid(same, "quote-effective-on").startswith("March 25, 2027")
+
+
+# --- dead ends: a contract that ends before any date is possible --------------------------------
+
+
+def test_a_contract_ending_within_30_days_explains_why_no_date_is_possible(app, world):
+    """R-06/R-30: the agency contract's period ends on 2027-05-20, and on 2027-05-01 the
+    earliest end by notice is 2027-06-20. The form said "choose a date up to 2027-05-20" with
+    nothing to choose; it now says why and what to do instead, and links there."""
+    cheap = add_plan(app, world, code="iw-30", fee=30_000, capacity=30)
+    agency = add_contract(
+        app, world.org_a, service_start=date(2026, 11, 5), partner_id=world.ids["agency_partner"]
+    )
+    _at(date(2027, 5, 1))
+    admin = signed_in_client(app, world.emails["admin"])
+    before = row_counts(app)
+
+    for path in (f"/contracts/{agency}/end", f"/contracts/{agency}/change?plan={cheap}"):
+        page = _text(admin.get(path))
+        dead_end = _testid(page, "dead-end")
+        assert "May 20, 2027" in dead_end and "apply for" in dead_end
+        assert "choose a date up to" not in page
+        assert 'id="on"' not in page and 'data-testid="confirm-form"' not in page
+        assert f'href="/contracts/{agency}/renew" data-testid="dead-end-renew"' in page
+    refused = admin.post(
+        f"/contracts/{agency}/requests",
+        data={"kind": "cancellation", "on": "2027-06-20", "total": "0"},
+    )
+    assert refused.status_code == 422
+    assert "unless its renewal is applied for" in _text(refused)
+    assert row_counts(app) == before
+
+    # An upgrade still fits (10 days' lead time, R-20) until 2027-05-10; after that it does not.
+    upgrade = _text(admin.get(f"/contracts/{agency}/change"))
+    assert _testid(upgrade, "quote-effective-on").startswith("May 11, 2027")
+    _at(date(2027, 5, 15))
+    admin = signed_in_client(app, world.emails["admin"])
+    upgrade = _text(admin.get(f"/contracts/{agency}/change"))
+    assert "May 20, 2027" in _testid(upgrade, "dead-end")
+    assert "May 25, 2027" in _testid(upgrade, "dead-end")  # the earliest date it would need
+
+
+def test_the_usage_suggestion_never_leads_to_a_dead_end(app, world):
+    """R-15: 20 GB fits the cheaper 30 GB plan, but the contract ends before a downgrade could
+    take effect: the plan is named, with no link to a form that can only say no."""
+    add_plan(app, world, code="iw-30", fee=30_000, capacity=30)
+    agency = add_contract(
+        app, world.org_a, service_start=date(2026, 11, 5), partner_id=world.ids["agency_partner"]
+    )
+    _usage(app, agency, "20.00")
+    admin = signed_in_client(app, world.emails["admin"])
+    page = _text(admin.get(f"/contracts/{agency}"))
+    assert "30 GB" in _testid(page, "suggested-plan")
+    assert 'data-testid="suggested-plan-quote"' in page  # on 2027-03-01 the change is possible
+
+    _at(date(2027, 5, 1))
+    page = _text(signed_in_client(app, world.emails["admin"]).get(f"/contracts/{agency}"))
+    assert 'data-testid="suggested-plan-quote"' not in page
+    assert "May 20, 2027" in _testid(page, "suggested-plan-closed")
+
+
+# --- a later month end that costs less ----------------------------------------------------------
+
+
+def test_a_later_month_end_without_shortfall_is_pointed_out(app, admin, world):
+    """R-31: ending on 2027-04-20 owes 7 months of shortfall; ending when the minimum term ends,
+    2027-11-20, owes none. The quote says so, and links to that quote."""
+    page = _text(admin.get(f"/contracts/{world.contract_a}/end"))
+    hint = _testid(page, "cheaper-end")
+    assert "Ending on November 20, 2027 instead" in hint
+    assert "costs ¥0 shortfall instead of ¥350,000" in hint
+    assert "monthly fee is billed as usual until then" in hint
+    link = re.search(r'href="([^"]+)"[^>]*data-testid="cheaper-end-quote"', page).group(1)
+    assert "on=2027-11-20" in link
+
+    later = _text(admin.get(link.replace("&amp;", "&")))
+    assert _testid(later, "quote-termination-on") == "November 20, 2027"
+    assert _testid(later, "quote-unexpired-months") == "0"
+    assert 'data-testid="quote-no-charges"' in later
+    assert 'data-testid="cheaper-end"' not in later
+    assert '<option value="2027-11-20" selected' in later
+
+
+def test_the_later_month_end_of_a_downgrade_and_for_an_agency(app, world):
+    cheap = add_plan(app, world, code="iw-30", fee=30_000, capacity=30)
+    admin = signed_in_client(app, world.emails["admin"])
+    page = _text(admin.get(f"/contracts/{world.contract_a}/change?plan={cheap}"))
+    assert "November 20, 2027" in _testid(page, "cheaper-end")
+    agent = signed_in_client(app, world.emails["agency_agent"])
+    enter_client(agent, world.org_a)
+    page = _text(agent.get(f"/contracts/{world.contract_a}/end"))
+    hint = _testid(page, "cheaper-end")
+    assert "November 20, 2027" in hint and "no minimum-term shortfall" in hint
+    assert "¥" not in hint  # R-71
+
+
+def test_customer_pages_of_requests_print_no_rule_id(app, admin, world):
+    """Rule IDs (R-20, R-30 ...) belong in the code and tests, not in what customers read."""
+    _usage(app, world.contract_a, "61.50")
+    paths = [
+        f"/contracts/{world.contract_a}",
+        f"/contracts/{world.contract_a}/change",
+        f"/contracts/{world.contract_a}/change?plan={world.ids['plan_large']}&on=2027-03-01",
+        f"/contracts/{world.contract_a}/end",
+        "/contracts",
+    ]
+    for path in paths:
+        page = _text(admin.get(path))
+        assert not RULE_ID.search(page), (path, RULE_ID.search(page))
+    page = _text(admin.get(f"/contracts/{world.contract_a}/end"))
+    location = _confirm(admin, world.contract_a, page).headers["Location"]
+    for path in (location, f"{location}/withdraw", f"/contracts/{world.contract_a}"):
+        page = _text(admin.get(path))
+        assert not RULE_ID.search(page), (path, RULE_ID.search(page))

@@ -6,6 +6,7 @@ import re
 import threading
 from concurrent.futures import ThreadPoolExecutor
 from datetime import date
+from html import unescape
 
 import pytest
 import sqlalchemy as sa
@@ -21,6 +22,7 @@ from portal.models import (
     User,
 )
 from tests.factories import (
+    add_organisation,
     application_form,
     build_world,
     row_counts,
@@ -86,7 +88,7 @@ def test_htmx_search_answers_only_the_rows(app, world, staff):
     page = response.get_data(as_text=True)
     assert response.status_code == 200
     assert "<html" not in page and "<body" not in page
-    assert page.lstrip().startswith('<table class="table" id="organisation-rows">')
+    assert page.lstrip().startswith('<div class="scroll" id="organisation-rows"')
     assert _found(page) == {"Beta K.K."}
     full = staff.get("/staff/organisations", query_string={"q": "beta"}).get_data(as_text=True)
     assert "<html" in full and 'id="organisation-rows"' in full
@@ -113,6 +115,19 @@ def test_billing_staff_can_list_but_not_onboard(app, world):
 # --- onboarding -----------------------------------------------------------------------------
 
 
+def _onboard(client, form: dict[str, object], *, confirmed: str | None = "yes"):
+    """Send the application as confirmed on its confirmation page (or, with None, as the
+    onboarding form sends it first)."""
+    data = form if confirmed is None else {**form, "confirmed": confirmed}
+    return client.post("/staff/organisations/new", data=data)
+
+
+def _summary(page: str) -> str:
+    match = re.search(r'data-testid="confirm-summary">(.*?)</ul>', page, re.S)
+    assert match, "no confirmation page"
+    return " ".join(unescape(re.sub(r"<[^>]+>", " ", match.group(1))).split())
+
+
 def _onboarded(app, email: str) -> tuple[Organisation, User, Contract]:
     with app.app_context():
         admin = db.session.scalar(sa.select(User).where(User.email == email))
@@ -124,6 +139,30 @@ def _onboarded(app, email: str) -> tuple[Organisation, User, Contract]:
         return organisation, admin, contract
 
 
+def test_onboarding_asks_first_with_what_it_will_create(app, world, staff):
+    """Onboarding records a contract and e-mails an invitation: the confirmation page says
+    so, from the application as typed, and changes nothing; going back keeps the form."""
+    form = application_form(
+        world.ids["plan_large"], legal_name_kana="がんま", service_start="2027-03-05"
+    )
+    before = row_counts(app)
+
+    asked = _onboard(staff, form, confirmed=None)
+
+    assert asked.status_code == 200
+    summary = _summary(asked.get_data(as_text=True))
+    assert "Create the organisation Gamma K.K. (ガンマ)." in summary  # the reading as kept
+    assert "¥100,000 a month, from March 5, 2027; billing months start on day 21." in summary
+    assert "Sold via: Direct." in summary
+    assert "Gamma Admin (admin@gamma.example) becomes its first administrator" in summary
+    assert "cannot be undone" in summary
+    assert row_counts(app) == before
+    back = _onboard(staff, form, confirmed="edit")
+    assert back.status_code == 200
+    assert 'value="Gamma K.K."' in back.get_data(as_text=True)
+    assert row_counts(app) == before
+
+
 def test_onboarding_creates_organisation_administrator_and_first_contract(app, world, staff):
     form = application_form(
         world.ids["plan_large"],
@@ -132,11 +171,13 @@ def test_onboarding_creates_organisation_administrator_and_first_contract(app, w
         anchor_day=15,
     )
 
-    response = staff.post("/staff/organisations/new", data=form)
+    response = _onboard(staff, form)
 
-    assert response.status_code == 201
-    page = response.get_data(as_text=True)
+    # Post/redirect/get: the new organisation's page, with what was done.
     organisation, admin, contract = _onboarded(app, "admin@gamma.example")
+    assert response.status_code == 302
+    assert response.headers["Location"] == f"/staff/organisations/{organisation.id}"
+    page = unescape(staff.get(response.headers["Location"]).get_data(as_text=True))
     assert organisation.legal_name == "Gamma K.K."
     assert organisation.legal_name_kana == "ガンマ"
     assert organisation.sales_channel == SalesChannel.DIRECT
@@ -153,7 +194,10 @@ def test_onboarding_creates_organisation_administrator_and_first_contract(app, w
     with app.app_context():
         assert [e.kind for e in db.session.get(Contract, contract.id).events] == ["created"]
     # R-63: no password is shown to staff; the administrator is invited by e-mail.
-    assert 'data-testid="invitation-sent"' in page and "admin@gamma.example" in page
+    assert "Gamma K.K. is onboarded" in page
+    assert f"Contract no. {contract.id} starts on March 5, 2027." in page
+    assert "An invitation was e-mailed to admin@gamma.example." in page
+    assert "until March 8, 2027 10:00" in page  # seven days, in Tokyo time
     (invitation,) = rows(app, OutboxEmail, kind="invitation")
     assert invitation.to_address == "admin@gamma.example" and invitation.sensitive
     assert "/invitation/" in invitation.body
@@ -163,7 +207,7 @@ def test_onboarding_through_an_agency_gives_an_agency_contract(app, world, staff
     """R-06: an agency contract runs in 6-month periods; the first is granted at sign-up."""
     form = application_form(world.ids["plan_small"], partner_id=world.ids["agency_partner"])
 
-    assert staff.post("/staff/organisations/new", data=form).status_code == 201
+    assert _onboard(staff, form).status_code == 302
 
     organisation, _, contract = _onboarded(app, "admin@gamma.example")
     assert organisation.sales_channel == SalesChannel.AGENCY
@@ -181,7 +225,8 @@ def test_onboarding_through_an_agency_gives_an_agency_contract(app, world, staff
 
 def test_onboarding_through_a_sales_agent(app, world, staff):
     form = application_form(world.ids["plan_small"], partner_id=world.ids["sales_partner"])
-    assert staff.post("/staff/organisations/new", data=form).status_code == 201
+    assert "Sold via: " in _summary(_onboard(staff, form, confirmed=None).get_data(as_text=True))
+    assert _onboard(staff, form).status_code == 302
     _, _, contract = _onboarded(app, "admin@gamma.example")
     assert contract.sales_channel == SalesChannel.SALES_AGENT
     assert contract.agency_periods_granted is None
@@ -193,7 +238,8 @@ def test_onboarding_with_only_the_required_fields(app, world, staff):
     form = {k: v for k, v in application_form(world.ids["plan_small"]).items() if k in required}
     form.update(service_start="2027-03-05", anchor_day=21)
 
-    assert staff.post("/staff/organisations/new", data=form).status_code == 201
+    assert _onboard(staff, form, confirmed=None).status_code == 200
+    assert _onboard(staff, form).status_code == 302
 
     organisation, _, contract = _onboarded(app, "admin@gamma.example")
     assert organisation.legal_name_kana == "" and organisation.contract_contact_email == ""
@@ -211,13 +257,16 @@ def test_onboarding_with_only_the_required_fields(app, world, staff):
         ({"admin_email": "ADMIN@alpha.example"}, "admin_email"),  # already a user
         ({"service_start": "2027-02-30"}, "service_start"),
         ({"plan_id": 987_654}, "plan_id"),
+        ({"legal_name_kana": "株式会社ガンマ"}, "legal_name_kana"),
     ],
 )
 def test_bad_applications_are_refused_next_to_the_field(app, world, staff, override, field):
+    """Refused before the confirmation page, and when sent confirmed."""
     form = application_form(world.ids["plan_small"], **override)
     before = row_counts(app)
 
-    response = staff.post("/staff/organisations/new", data=form)
+    assert _onboard(staff, form).status_code == 422
+    response = _onboard(staff, form, confirmed=None)
 
     assert response.status_code == 422
     page = response.get_data(as_text=True)
@@ -233,15 +282,15 @@ def test_bad_applications_are_refused_next_to_the_field(app, world, staff, overr
 
 def test_onboarding_duplicate_admin_email_creates_nothing_twice(app, world, staff):
     form = application_form(world.ids["plan_small"])
-    assert staff.post("/staff/organisations/new", data=form).status_code == 201
+    assert _onboard(staff, form).status_code == 302
     before = row_counts(app)
-    again = staff.post("/staff/organisations/new", data=form)  # e.g. the page reloaded
+    again = _onboard(staff, form)  # e.g. the confirmation sent again
     assert again.status_code == 422
     assert row_counts(app) == before
 
 
 def test_the_same_application_sent_at_once_is_onboarded_once(app, world):
-    """Six identical submissions in parallel: the database lets exactly one through, the
+    """Six identical confirmations in parallel: the database lets exactly one through, the
     others answer 422 with the message next to the e-mail field, never a server error."""
     form = application_form(world.ids["plan_small"])
     clients = [signed_in_client(app, world.emails["support"]) for _ in range(6)]
@@ -250,12 +299,12 @@ def test_the_same_application_sent_at_once_is_onboarded_once(app, world):
 
     def submit(client):
         start.wait()
-        return client.post("/staff/organisations/new", data=form)
+        return _onboard(client, form)
 
     with ThreadPoolExecutor(len(clients)) as pool:
         statuses = sorted(r.status_code for r in pool.map(submit, clients))
 
-    assert statuses == [201] + [422] * (len(clients) - 1)
+    assert statuses == [302] + [422] * (len(clients) - 1)
     after = row_counts(app)
     assert after["organisations"] == before["organisations"] + 1
     assert after["contracts"] == before["contracts"] + 1
@@ -274,3 +323,27 @@ def test_staff_open_any_contract(app, world, staff):
     organisation = staff.get(f"/staff/organisations/{world.org_b}").get_data(as_text=True)
     assert f'href="/staff/contracts/{world.contract_b}"' in organisation
     assert "admin@beta.example" in organisation
+
+
+def test_organisations_are_listed_in_the_order_of_their_readings(app, world, staff):
+    """Staff look names up by their reading (kana), not by character code: 青木 (アオキ)
+    before Alpha (アルファ) before 山田 (ヤマダ); names without a reading come last."""
+    with app.app_context():
+        for name, kana, domain in (
+            ("山田商事株式会社", "ヤマダショウジ", "yamada.example"),
+            ("青木工業株式会社", "アオキコウギョウ", "aoki.example"),
+            ("Zeta K.K.", "", "zeta.example"),
+        ):
+            add_organisation(name, domain).legal_name_kana = kana
+        db.session.commit()
+
+    page = staff.get("/staff/organisations").get_data(as_text=True)
+
+    listed = re.findall(r'<a href="/staff/organisations/\d+">([^<]+)</a>', page)
+    assert listed == [
+        "青木工業株式会社",
+        "Alpha K.K.",
+        "Beta K.K.",
+        "山田商事株式会社",
+        "Zeta K.K.",
+    ]

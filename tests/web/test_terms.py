@@ -90,8 +90,13 @@ def terms_form(service_id: int, /, **overrides: object) -> dict[str, object]:
     return form
 
 
-def publish(client, service_id: int, /, **overrides: object):
-    return client.post("/staff/terms/new", data=terms_form(service_id, **overrides))
+def publish(client, service_id: int, /, *, confirmed: str | None = "yes", **overrides: object):
+    """Send the form as confirmed on its confirmation page (or, with None, as the form sends
+    it first)."""
+    form = terms_form(service_id, **overrides)
+    if confirmed is not None:
+        form["confirmed"] = confirmed
+    return client.post("/staff/terms/new", data=form)
 
 
 def published(app, world, staff_admin, **overrides: object) -> int:
@@ -125,6 +130,13 @@ def consents(app, **where: object) -> list[TermsConsent]:
 def banners(page: str) -> list[str]:
     found = re.findall(r'data-testid="terms-banner">(.*?)</div>', page, re.S)
     return [" ".join(unescape(re.sub(r"<[^>]+>", " ", b)).split()) for b in found]
+
+
+def confirmation(page: str) -> str:
+    """The summary of a confirmation page (templates/_confirm.html), as text."""
+    match = re.search(r'data-testid="confirm-summary">(.*?)</ul>', page, re.S)
+    assert match, "no confirmation page"
+    return " ".join(unescape(re.sub(r"<[^>]+>", " ", match.group(1))).split())
 
 
 def field_error(page: str, field: str) -> str | None:
@@ -174,6 +186,22 @@ def test_publish_numbers_versions_per_service_and_notifies_affected_organisation
 
     page = staff_admin.get("/staff/terms/new")
     assert page.status_code == 200
+    # Asked first: which version, when, and who will be told (A and B; Gamma's contract ended).
+    asked = publish(staff_admin, world.ids["image_works"], confirmed=None)
+    assert asked.status_code == 200
+    summary = confirmation(asked.get_data(as_text=True))
+    assert (
+        "Publish version 1 of the terms of IMAGE WORKS, “IMAGE WORKS Terms of Service " in summary
+    )
+    assert "taking effect on April 1, 2027." in summary
+    assert "2 organisations use the service: each is told by e-mail at once" in summary
+    assert "cannot be changed or withdrawn" in summary
+    assert rows(app, TermsVersion) == [] and rows(app, OutboxEmail) == []
+    back = publish(staff_admin, world.ids["image_works"], confirmed="edit")
+    assert back.status_code == 200
+    assert "Art. 19 Revisions are notified in advance." in unescape(back.get_data(as_text=True))
+    assert rows(app, TermsVersion) == []
+
     response = publish(staff_admin, world.ids["image_works"])
     assert response.status_code == 302
     assert response.headers["Location"] == "/staff/terms"
@@ -238,8 +266,8 @@ def test_the_next_version_starts_from_the_latest_text(app, world, staff_admin):
     ("overrides", "field", "message"),
     [
         # R-60: notice in advance; the seeds' terms name no period, so tomorrow at the earliest.
-        ({"effective_on": "2027-03-01"}, "effective_on", "2027-03-02 or later"),
-        ({"effective_on": "2027-02-01"}, "effective_on", "2027-03-02 or later"),
+        ({"effective_on": "2027-03-01"}, "effective_on", "March 2, 2027 or later"),
+        ({"effective_on": "2027-02-01"}, "effective_on", "March 2, 2027 or later"),
         ({"effective_on": ""}, "effective_on", "Enter the effective date."),
         ({"title_ja": ""}, "title_ja", "This field is required."),
         ({"body_en": "   "}, "body_en", "This field is required."),
@@ -250,7 +278,9 @@ def test_publish_refuses_bad_input_next_to_the_field_and_changes_nothing(
     app, world, staff_admin, overrides, field, message
 ):
     before = snapshot(app)
-    response = publish(staff_admin, world.ids["image_works"], **overrides)
+    # Refused before the confirmation page, and when sent confirmed.
+    assert publish(staff_admin, world.ids["image_works"], **overrides).status_code == 422
+    response = publish(staff_admin, world.ids["image_works"], confirmed=None, **overrides)
     assert response.status_code == 422
     page = response.get_data(as_text=True)
     assert message in (field_error(page, field) or ""), page[:3000]
@@ -264,7 +294,7 @@ def test_a_new_version_must_take_effect_after_the_previous_one(app, world, staff
     before = snapshot(app)
     response = publish(staff_admin, world.ids["image_works"], effective_on="2027-04-15")
     assert response.status_code == 422
-    assert "Version 1 takes effect on 2027-05-01" in field_error(
+    assert "Version 1 takes effect on May 1, 2027" in field_error(
         response.get_data(as_text=True), "effective_on"
     )
     assert snapshot(app) == before
@@ -568,9 +598,10 @@ def test_onboarding_records_consent_to_the_version_in_force(app, world):
     upcoming = add_version(app, world.ids["image_works"], 2, date(2027, 4, 1))
     support = signed_in_client(app, world.emails["support"])
     response = support.post(
-        "/staff/organisations/new", data=application_form(world.ids["plan_small"])
+        "/staff/organisations/new",
+        data={**application_form(world.ids["plan_small"]), "confirmed": "yes"},
     )
-    assert response.status_code == 201
+    assert response.status_code == 302
     with app.app_context():
         administrator = db.session.scalar(
             sa.select(User).where(User.email == "admin@gamma.example")
@@ -590,8 +621,8 @@ def test_onboarding_records_consent_to_the_version_in_force(app, world):
 def test_onboarding_without_terms_in_force_records_nothing(app, world):
     add_version(app, world.ids["image_works"], 1, date(2027, 4, 1))
     support = signed_in_client(app, world.emails["support"])
-    form = application_form(world.ids["plan_small"])
-    assert support.post("/staff/organisations/new", data=form).status_code == 201
+    form = {**application_form(world.ids["plan_small"]), "confirmed": "yes"}
+    assert support.post("/staff/organisations/new", data=form).status_code == 302
     assert consents(app) == []
 
 
@@ -631,7 +662,8 @@ def test_consent_history_page_and_csv(app, world, staff_admin):
         ["On the application form", "admin"],
     ]
     assert cells[0][1].startswith("Version 2")
-    assert "12:00:00" in cells[0][4]  # Tokyo time
+    assert cells[0][4] == "March 1, 2027 12:00"  # Tokyo time, written as people write it
+    assert "<th>Consented by</th>" in page
 
     response = member.get("/terms/consents.csv")
     assert response.status_code == 200
@@ -640,7 +672,14 @@ def test_consent_history_page_and_csv(app, world, staff_admin):
     body = response.get_data()
     assert body.startswith("\ufeff".encode())
     table = list(csv.reader(io.StringIO(body.decode("utf-8-sig"))))
-    assert table[0][:5] == ["Service", "Version", "Title", "Effective date", "Consent"]
+    assert table[0][:6] == [
+        "Service",
+        "Version",
+        "Title",
+        "Effective date",
+        "Consent",
+        "Consented by",
+    ]
     assert table[1] == [
         "IMAGE WORKS",
         "2",

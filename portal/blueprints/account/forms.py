@@ -1,6 +1,6 @@
 from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
-from wtforms import PasswordField, StringField, TextAreaField
+from wtforms import HiddenField, PasswordField, StringField, TextAreaField
 from wtforms.validators import DataRequired, Optional
 
 from portal.blueprints.auth.forms import NewPasswordForm
@@ -26,7 +26,10 @@ class ApiTokenForm(FlaskForm):
 
 
 class RevokeTokenForm(FlaskForm):
-    """Revoking needs nothing but the CSRF token."""
+    """Revoking needs nothing but the CSRF token, and `confirmed` "yes" from the confirmation
+    page (a revoked token never works again)."""
+
+    confirmed = HiddenField()
 
 
 class MisuseForm(FlaskForm):

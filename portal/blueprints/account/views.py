@@ -3,7 +3,17 @@ tokens."""
 
 from __future__ import annotations
 
-from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
+from flask import (
+    Blueprint,
+    abort,
+    flash,
+    make_response,
+    redirect,
+    render_template,
+    request,
+    session,
+    url_for,
+)
 from flask_babel import gettext as _
 from flask_login import login_required
 
@@ -69,44 +79,96 @@ def _tokens_actor():
     return actor
 
 
+# The plain token of a token just created, carried to the next GET of the list (post/
+# redirect/get) and shown there once; only its SHA-256 is kept anywhere else.
+NEW_TOKEN_KEY = "new_api_token"  # noqa: S105 (a session key, not a secret)
+
+
 def _tokens_page(actor, form: ApiTokenForm, *, created: str | None = None, status: int = 200):
-    return render_template(
-        "account/api_tokens.html",
-        form=form,
-        tokens=api_tokens.tokens_of(actor.user),
-        revoke_form=RevokeTokenForm(),
-        created=created,
-    ), status
+    response = make_response(
+        render_template(
+            "account/api_tokens.html",
+            form=form,
+            tokens=api_tokens.tokens_of(actor.user),
+            revoke_form=RevokeTokenForm(),
+            created=created,
+        ),
+        status,
+    )
+    if created:
+        response.headers["Cache-Control"] = "no-store"  # the token is kept nowhere, not here
+    return response
+
+
+def _take_new_token(actor) -> str | None:
+    """The token created by the POST that redirected here, once: taken out of the session,
+    and only if it is still the user's own, unrevoked token."""
+    carried = session.pop(NEW_TOKEN_KEY, None)
+    if not isinstance(carried, dict):
+        return None
+    token = api_tokens.get_own_or_none(actor, int(carried.get("id") or 0))
+    if token is None or token.revoked_at is not None:
+        return None
+    return str(carried.get("token") or "") or None
 
 
 @bp.route("/api-tokens", methods=["GET", "POST"])
 @login_required
 def tokens():
-    """Create and list the user's tokens for /api/v1; a new token is shown once."""
+    """Create and list the user's tokens for /api/v1; a new token is shown once, on the
+    list the creation redirects to."""
     actor = _tokens_actor()
+    if request.method == "GET":
+        return _tokens_page(actor, ApiTokenForm(formdata=None), created=_take_new_token(actor))
     form = ApiTokenForm()
     if not form.validate_on_submit():
-        return _tokens_page(actor, form, status=422 if form.is_submitted() else 200)
+        return _tokens_page(actor, form, status=422)
     try:
-        _, plain = api_tokens.create(actor, form.name.data or "", ip=client_ip())
+        token, plain = api_tokens.create(actor, form.name.data or "", ip=client_ip())
     except NotAllowed as exc:
         abort(403, str(exc))
     except PortalError as exc:
         show_error(form, exc, "name")
         return _tokens_page(actor, form, status=422)
     db.session.commit()
-    return _tokens_page(actor, ApiTokenForm(formdata=None), created=plain, status=201)
+    session[NEW_TOKEN_KEY] = {"id": token.id, "token": plain}
+    return redirect(url_for("account.tokens"))
 
 
 @bp.post("/api-tokens/<int:token_id>/revoke")
 @login_required
 def revoke_token(token_id: int):
+    """A revoked token never works again: the confirmation page says so first."""
     actor = _tokens_actor()
     token = api_tokens.get_own_or_none(actor, token_id)
     if token is None:
         abort(404)
-    if not RevokeTokenForm().validate_on_submit():
+    form = RevokeTokenForm()
+    if not form.validate_on_submit():
         abort(400)
+    if token.revoked_at is not None:
+        flash(_("The token was already revoked."), "info")
+        return redirect(url_for("account.tokens"))
+    if form.confirmed.data == "edit":
+        return redirect(url_for("account.tokens"))
+    if form.confirmed.data != "yes":
+        return render_template(
+            "_confirm.html",
+            form=form,
+            action=url_for("account.revoke_token", token_id=token.id),
+            summary=[
+                _(
+                    "Revoke the token “%(name)s” (starts with %(prefix)s…).",
+                    name=token.name,
+                    prefix=token.prefix,
+                ),
+                _(
+                    "Programs that use it can no longer use the API. A revoked token never "
+                    "works again; you can create a new one at any time."
+                ),
+            ],
+            confirm_label=_("Revoke"),
+        )
     api_tokens.revoke(actor, token, ip=client_ip())
     db.session.commit()
     flash(_("The token was revoked; it no longer works."), "success")

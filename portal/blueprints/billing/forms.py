@@ -1,3 +1,4 @@
+import re
 import unicodedata
 
 from flask_babel import lazy_gettext as _l
@@ -7,7 +8,7 @@ from wtforms.fields.choices import SelectChoice
 from wtforms.validators import InputRequired, Length, Optional, ValidationError
 from wtforms.widgets import TextInput
 
-from portal.blueprints.validators import at_most, required
+from portal.blueprints.validators import at_most, email, required
 from portal.services.billing import STATUSES
 
 # Whether anything was typed; a value typed but unreadable keeps its own message.
@@ -122,6 +123,8 @@ class PaymentForm(FlaskForm):
     reference = StringField(
         _l("Reference (bank statement, payer name)"), validators=[required(), at_most(200)]
     )
+    # The confirmation step sends the form again with "yes" (record it) or "edit".
+    confirmed = HiddenField()
 
 
 class CreditNoteForm(FlaskForm):
@@ -136,9 +139,90 @@ class CreditNoteForm(FlaskForm):
             Length(min=5, max=1000, message=_l("Give the reason in 5 to 1000 characters.")),
         ],
     )
+    confirmed = HiddenField()
 
 
 class ReminderForm(FlaskForm):
     """R-33: only the CSRF token, and which page to return to."""
 
     back = HiddenField(default="overdue")
+
+
+# --- the provider's settings (R-40, R-44) ------------------------------------------------------
+
+ACCOUNT_TYPE_CHOICES = [
+    SelectChoice("ordinary", _l("Ordinary account")),  # 普通
+    SelectChoice("current", _l("Current account")),  # 当座
+]
+_HALFWIDTH_KANA = re.compile("[\uff61-\uff9f]+")
+# What a bank registers as an account holder (全銀): katakana, capitals, digits, a few signs.
+_HOLDER_KANA = re.compile(r"[\u30a1-\u30fa\u30fc A-Z0-9().,\-/‐「」]+")
+_PHONE = re.compile(r"\+?[0-9][0-9\-() ]{4,38}[0-9]")
+
+
+def _stripped(value: str | None) -> str:
+    return (value or "").strip()
+
+
+def _digits_as_typed(value: str | None) -> str:
+    """Full-width digits and signs typed with a Japanese IME, as half-width."""
+    return _halfwidth(value or "")
+
+
+def _fullwidth_kana(value: str | None) -> str:
+    """Half-width katakana (ｶﾌﾞｼｷｶﾞｲｼｬ) as full-width (カブシキガイシャ); the rest as typed."""
+    return _HALFWIDTH_KANA.sub(lambda m: unicodedata.normalize("NFKC", m.group()), _stripped(value))
+
+
+class ProviderForm(FlaskForm):
+    """The issuer's settings: printed on every invoice issued from now on (R-40, R-44)."""
+
+    name_ja = StringField(
+        _l("Name (Japanese)"), filters=[_stripped], validators=[required(), at_most(200)]
+    )
+    name_en = StringField(
+        _l("Name (English)"), filters=[_stripped], validators=[required(), at_most(200)]
+    )
+    registration_number = StringField(
+        _l("Registration number (T and 13 digits)"),
+        filters=[lambda v: _digits_as_typed(v).upper().replace(" ", "")],
+        validators=[required()],
+    )
+    address = StringField(_l("Address"), filters=[_stripped], validators=[at_most(300)])
+    phone = StringField(
+        _l("Phone"), filters=[_digits_as_typed], validators=[required(), at_most(40)]
+    )
+    contact_email = StringField(
+        _l("Contact e-mail address"),
+        filters=[_stripped],
+        validators=[Optional(), email(), at_most(254)],
+    )
+    bank_name = StringField(_l("Bank"), filters=[_stripped], validators=[at_most(100)])
+    bank_branch = StringField(_l("Branch"), filters=[_stripped], validators=[at_most(100)])
+    bank_account_type = SelectField(
+        _l("Account type"), choices=ACCOUNT_TYPE_CHOICES, default="ordinary"
+    )
+    bank_account_number = StringField(
+        _l("Account number (7 digits)"), filters=[_digits_as_typed], validators=[at_most(20)]
+    )
+    bank_account_holder_kana = StringField(
+        _l("Account holder (katakana)"), filters=[_fullwidth_kana], validators=[at_most(100)]
+    )
+
+    def validate_registration_number(self, field: StringField) -> None:
+        if not re.fullmatch(r"T\d{13}", field.data or ""):
+            raise ValidationError(_l("Enter T and the 13 digits, e.g. T1234567890123."))
+
+    def validate_phone(self, field: StringField) -> None:
+        if field.data and not _PHONE.fullmatch(field.data):
+            raise ValidationError(_l("Enter a phone number, e.g. 03-1234-5678."))
+
+    def validate_bank_account_number(self, field: StringField) -> None:
+        if field.data and not re.fullmatch(r"\d{7}", field.data):
+            raise ValidationError(_l("Enter the account number in 7 digits."))
+
+    def validate_bank_account_holder_kana(self, field: StringField) -> None:
+        if field.data and not _HOLDER_KANA.fullmatch(unicodedata.normalize("NFKC", field.data)):
+            raise ValidationError(
+                _l("Write the account holder in katakana, as the bank registers it.")
+            )

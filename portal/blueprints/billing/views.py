@@ -22,6 +22,7 @@ from werkzeug.datastructures import MultiDict
 from portal.blueprints.billing.forms import (
     CreditNoteForm,
     PaymentForm,
+    ProviderForm,
     ReminderForm,
     SearchForm,
 )
@@ -32,10 +33,12 @@ from portal.models import DocumentKind, Invoice
 from portal.payments import service as payments
 from portal.permissions import (
     Actor,
+    can_change_provider_settings,
     can_issue_credit_notes,
     can_manage_billing,
     can_search_invoices,
 )
+from portal.presentation import long_date, yen
 from portal.services import billing, invoicing
 from portal.services.errors import Conflict, NotAllowed, PortalError
 from portal.web import back_office_actor, client_ip, current_actor
@@ -196,6 +199,30 @@ def pdf(invoice_id: int):
     )
 
 
+def _confirmed(form: PaymentForm | CreditNoteForm) -> bool:
+    """Recording a payment and issuing a credit note cannot be undone: the form is shown once
+    more with what will happen, and sent again with `confirmed` "yes" (do it) or "edit"."""
+    return form.confirmed.data == "yes"
+
+
+def _editing(form: PaymentForm | CreditNoteForm) -> bool:
+    return form.confirmed.data == "edit"
+
+
+def _confirm(form, action: str, summary: list[str], confirm_label: str):
+    return render_template(
+        "_confirm.html",
+        form=form,
+        action=action,
+        summary=summary,
+        confirm_label=confirm_label,
+    )
+
+
+def _method_name(method: str) -> str:
+    return _("Direct debit") if method == "direct_debit" else _("Bank transfer")
+
+
 @bp.post("/invoices/<int:invoice_id>/payments")
 @login_required
 def record_payment(invoice_id: int):
@@ -207,15 +234,36 @@ def record_payment(invoice_id: int):
     form = PaymentForm()
     if not form.validate_on_submit():
         return _detail_page(invoice, payment_form=form, status=422)
+    if _editing(form):
+        return _detail_page(invoice, payment_form=form)
+    fields = {
+        "method": form.method.data,
+        "received_on": form.received_on.data,
+        "reference": form.reference.data or "",
+    }
     try:
-        payments.record_manual_payment(
-            actor,
-            invoice,
-            method=form.method.data,
-            received_on=form.received_on.data,
-            reference=form.reference.data or "",
-            ip=client_ip(),
-        )
+        if not _confirmed(form):
+            checked = payments.check_manual_payment(actor, invoice, **fields)
+            summary = [
+                _(
+                    "Record a payment of %(amount)s by %(method)s for %(number)s (%(org)s), "
+                    "received on %(date)s.",
+                    amount=yen(checked.amount),
+                    method=_method_name(checked.method),
+                    number=invoice.number,
+                    org=invoice.recipient_name,
+                    date=long_date(checked.received_on),
+                ),
+                _("Reference: %(reference)s", reference=checked.reference),
+                _("The invoice will be marked paid. A recorded payment cannot be undone."),
+            ]
+            return _confirm(
+                form,
+                url_for("billing.record_payment", invoice_id=invoice.id),
+                summary,
+                _("Record the payment"),
+            )
+        payments.record_manual_payment(actor, invoice, **fields, ip=client_ip())
         db.session.commit()
     except NotAllowed:
         db.session.rollback()
@@ -239,18 +287,51 @@ def issue_credit_note(invoice_id: int):
     if not can_issue_credit_notes(actor):
         abort(403)
     form = CreditNoteForm()
-    form.tax_rate_percent.choices = [(row["rate_percent"], "") for row in invoice.tax_summary]
+    form.tax_rate_percent.choices = [
+        (row["rate_percent"], f"{row['rate_percent']}%") for row in invoice.tax_summary
+    ]
     if not form.validate_on_submit():
         return _detail_page(invoice, credit_form=form, status=422)
+    if _editing(form):
+        return _detail_page(invoice, credit_form=form)
+    fields = {
+        "amount": form.amount.data,
+        "tax_rate_percent": form.tax_rate_percent.data,
+        "reason": form.reason.data,
+    }
     try:
-        note = invoicing.issue_credit_note(
-            actor,
-            invoice,
-            amount=form.amount.data,
-            tax_rate_percent=form.tax_rate_percent.data,
-            reason=form.reason.data,
-            ip=client_ip(),
-        )
+        if not _confirmed(form):
+            preview = invoicing.check_credit_note(actor, invoice, **fields)
+            sums = preview.sums
+            summary = [
+                _(
+                    "Issue a credit note for %(number)s (%(org)s): %(amount)s and "
+                    "consumption tax %(tax)s at %(rate)d%%, %(total)s in all.",
+                    number=invoice.number,
+                    org=invoice.recipient_name,
+                    amount=yen(sums.subtotal),
+                    tax=yen(sums.tax_total),
+                    rate=fields["tax_rate_percent"],
+                    total=yen(sums.total),
+                ),
+                _("Reason: %(reason)s", reason=fields["reason"].strip()),
+                _(
+                    "Amount due on %(number)s afterwards: %(amount)s.",
+                    number=invoice.number,
+                    amount=yen(preview.amount_due_after),
+                ),
+                _(
+                    "The customer is told by e-mail. An issued credit note never changes and "
+                    "cannot be withdrawn."
+                ),
+            ]
+            return _confirm(
+                form,
+                url_for("billing.issue_credit_note", invoice_id=invoice.id),
+                summary,
+                _("Issue the credit note"),
+            )
+        note = invoicing.issue_credit_note(actor, invoice, **fields, ip=client_ip())
         db.session.commit()
     except NotAllowed:
         db.session.rollback()
@@ -261,6 +342,60 @@ def issue_credit_note(invoice_id: int):
         return _detail_page(invoice, credit_form=form, status=422)
     flash(_("Credit note %(number)s was issued.", number=note.number), "success")
     return redirect(url_for("billing.detail", invoice_id=note.id))
+
+
+# --- the provider's settings (R-40, R-44) -----------------------------------------------------
+
+
+def _provider_page(form: ProviderForm, *, status: int = 200):
+    actor = current_actor()
+    return render_template(
+        "billing/provider.html",
+        provider=invoicing.provider(),
+        form=form if can_change_provider_settings(actor) else None,
+        labels={name: form[name].label.text for name in billing.PROVIDER_FIELDS},
+        history=billing.provider_history(),
+    ), status
+
+
+@bp.route("/provider", methods=["GET", "POST"])
+@login_required
+def provider():
+    """The issuer's name, registration number, contact and bank account, printed on every
+    invoice issued from now on (R-40, R-44); issued invoices keep theirs (R-42)."""
+    actor = _back_office()
+    if request.method == "GET":
+        return _provider_page(ProviderForm(formdata=None, obj=invoicing.provider()))
+    if not can_change_provider_settings(actor):
+        abort(403, _("Only staff administrators change the provider's settings."))
+    form = ProviderForm()
+    if not form.validate_on_submit():
+        return _provider_page(form, status=422)
+    try:
+        changes = billing.change_provider(
+            actor,
+            {name: getattr(form, name).data for name in billing.PROVIDER_FIELDS},
+            ip=client_ip(),
+        )
+        db.session.commit()
+    except NotAllowed as exc:
+        db.session.rollback()
+        abort(403, str(exc))
+    except PortalError as exc:
+        db.session.rollback()
+        show_error(form, exc)
+        return _provider_page(form, status=422)
+    if changes:
+        flash(
+            _(
+                "The provider's settings were saved. Invoices issued from now on carry them; "
+                "invoices already issued keep theirs."
+            ),
+            "success",
+        )
+    else:
+        flash(_("Nothing was changed."), "info")
+    return redirect(url_for("billing.provider"))
 
 
 # --- overdue invoices and reminders (R-33) ---------------------------------------------------

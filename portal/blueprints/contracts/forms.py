@@ -12,4 +12,7 @@ class ConfirmRequestForm(FlaskForm):
 
 
 class WithdrawForm(FlaskForm):
-    """Withdrawing a pending request needs nothing but the CSRF token (R-23)."""
+    """Withdrawing a pending request (R-23) is done only when the confirmation page sends
+    confirmed=yes; confirmed=edit goes back to the request."""
+
+    confirmed = HiddenField()

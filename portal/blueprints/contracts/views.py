@@ -9,14 +9,13 @@ from flask import (
     Blueprint,
     Response,
     abort,
-    current_app,
     flash,
     redirect,
     render_template,
     request,
     url_for,
 )
-from flask_babel import force_locale, get_locale
+from flask_babel import get_locale
 from flask_babel import gettext as _
 from flask_login import login_required
 
@@ -25,20 +24,23 @@ from portal.clock import clock
 from portal.domain import calendar, quotes
 from portal.domain.quotes import Quote, Refusal, RequestKind
 from portal.extensions import db, htmx
-from portal.models import Contract, Plan
+from portal.models import Contract, ContractRequest, Plan
 from portal.permissions import (
     Actor,
     can_request_changes,
     can_see_access_records,
+    can_see_fees,
     can_use_customer_portal,
     get_contract_or_404,
     get_request_or_404,
 )
+from portal.presentation import long_date, yen
 from portal.services import contracts as contract_service
 from portal.services import documents as document_service
 from portal.services import requests as request_service
 from portal.services import usage as usage_service
-from portal.services.errors import Conflict, NotAllowed, PortalError
+from portal.services.documents import StoredDocument
+from portal.services.errors import NotAllowed, PortalError
 from portal.services.requests import Choice, RequestRefused
 from portal.web import client_ip, current_actor
 
@@ -61,7 +63,11 @@ def home():
     rows = contract_service.with_calendars(contracts, today)
     pending = request_service.pending_by_contract([c.id for c in contracts])
     return render_template(
-        "contracts/home.html", rows=rows, organisation=actor.organisation, pending=pending
+        "contracts/home.html",
+        rows=rows,
+        organisation=actor.organisation,
+        pending=pending,
+        outlooks={c.id: contract_service.outlook(pending.get(c.id)) for c in contracts},
     )
 
 
@@ -76,16 +82,41 @@ def detail(contract_id: int):
 def contract_page(contract: Contract) -> dict[str, object]:
     """What the contract page shows, for the customer's portal and the back office."""
     today = clock.today()
+    pending = request_service.pending_request(contract)
+    kinds = request_service.kinds_for(contract) if contract.status == "active" else []
+    usage = usage_service.view(contract)
     return {
         "contract": contract,
         "cal": contract.calendar(today),
         "history": contract_service.history(contract, today),
         "requests": request_service.requests_of(contract),
-        "pending": request_service.pending_request(contract),
-        "kinds": request_service.kinds_for(contract) if contract.status == "active" else [],
-        "usage": usage_service.view(contract),
-        "withdraw_form": WithdrawForm(),
+        "pending": pending,
+        "outlook": contract_service.outlook(pending),
+        "kinds": kinds,
+        "usage": usage,
+        "suggestion": _suggestion(contract, usage.suggested) if kinds and not pending else None,
     }
+
+
+@dataclass(frozen=True)
+class Suggestion:
+    """R-15: whether the change to the plan that fits can be asked for now, and if it cannot
+    because the contract ends first (quotes.DEAD_ENDS), its last day: the page never links to
+    a form that can only say no."""
+
+    possible: bool
+    closed_by: date | None = None
+
+
+def _suggestion(contract: Contract, plan: Plan | None) -> Suggestion | None:
+    if plan is None:
+        return None
+    kind = quotes.change_kind(contract.monthly_fee, plan.monthly_fee)
+    result = request_service.make_quote(contract, Choice(kind, plan.id))
+    if isinstance(result, Quote):
+        return Suggestion(True)
+    dead_end = result.code in quotes.DEAD_ENDS
+    return Suggestion(False, result.params["last_day"] if dead_end else None)
 
 
 # --- requests: choose, see the quote, confirm (R-20..R-32) --------------------------------
@@ -138,37 +169,59 @@ def _kind_for(purpose: Purpose, contract: Contract, plan: Plan | None, asked: st
     return chosen, offered
 
 
+def _likely_upgrade(contract: Contract, plans: list[Plan]) -> Plan | None:
+    """R-21/R-15: the plan the change page starts from (never a downgrade)."""
+    reading = usage_service.latest(contract)
+    found = quotes.likely_upgrade(
+        contract.monthly_fee,
+        contract.plan.capacity_gb,
+        tuple(request_service.plan_terms(p) for p in plans),
+        float(reading.used_gb) if reading is not None else None,
+    )
+    return next((p for p in plans if found is not None and p.id == found.id), None)
+
+
 def _request_page(contract_id: int, purpose: Purpose, *, status: int = 200, error: str = ""):
     actor = _customer_actor()
     contract = get_contract_or_404(contract_id, actor)
     values = request.values
     plans = _plans_for(contract)
     plan = next((p for p in plans if str(p.id) == values.get("plan", "")), None)
-    if purpose.name == "change" and plan is None and plans:
-        plan = plans[0]
+    if purpose.name == "change" and "plan" not in values:
+        plan = _likely_upgrade(contract, plans)  # nothing chosen yet
+    # The placeholder "Choose a plan" chosen: no quote, and no refusal either.
+    nothing_chosen = purpose.name == "change" and plan is None and not values.get("plan")
     kind, offered = _kind_for(purpose, contract, plan, values.get("kind"))
     if kind is None:
         abort(404)
     chosen_on = values.get("on") or None
+    if values.get("on_kind") not in (None, kind.value):
+        # A date chosen for another kind is not carried over: each kind starts from its own
+        # earliest date (R-20 for an upgrade, R-22/R-30 for a month end).
+        chosen_on = None
     if kind in (RequestKind.DOWNGRADE, RequestKind.CANCELLATION) and not _is_month_end(
         chosen_on, contract
     ):
         # Month ends are offered in a list; a date left from an upgrade choice is not one.
         chosen_on = None
-    parsed = request_service.parse_choice(
-        kind.value, plan.id if plan and kind.changes_plan else None, chosen_on
-    )
-    result: Quote | Refusal = (
-        parsed if isinstance(parsed, Refusal) else request_service.make_quote(contract, parsed)
-    )
+    result: Quote | Refusal | None = None
+    if not nothing_chosen:
+        parsed = request_service.parse_choice(
+            kind.value, plan.id if plan and kind.changes_plan else None, chosen_on
+        )
+        result = (
+            parsed if isinstance(parsed, Refusal) else request_service.make_quote(contract, parsed)
+        )
+    quote = result if isinstance(result, Quote) else None
+    refusal = result if isinstance(result, Refusal) else None
     confirm = None
-    if isinstance(result, Quote):
+    if quote is not None:
         confirm = ConfirmRequestForm(
             formdata=None,
-            kind=result.kind.value,
-            plan=result.target_plan_id or "",
-            on=result.effective_on.isoformat(),
-            total=result.total,
+            kind=quote.kind.value,
+            plan=quote.target_plan_id or "",
+            on=quote.effective_on.isoformat(),
+            total=quote.total,
         )
     context = {
         "contract": contract,
@@ -178,9 +231,13 @@ def _request_page(contract_id: int, purpose: Purpose, *, status: int = 200, erro
         "offered": offered,
         "plans": plans,
         "plan": plan,
-        "quote": result if isinstance(result, Quote) else None,
-        "refusal": request_service.explain(result) if isinstance(result, Refusal) else "",
-        "refusal_field": result.field if isinstance(result, Refusal) else None,
+        "quote": quote,
+        "refusal": request_service.explain(refusal) if refusal else "",
+        "refusal_field": refusal.field if refusal else None,
+        "dead_end": refusal is not None and refusal.code in quotes.DEAD_ENDS,
+        "renewal_offered": RequestKind.AGENCY_RENEWAL in request_service.kinds_for(contract),
+        "termination_options": _termination_options(quote),
+        "cheaper": _cheaper_end(contract, quote),
         "chosen_on": chosen_on or "",
         "target_plan": plan if kind.changes_plan else None,
         "confirm": confirm,
@@ -191,6 +248,21 @@ def _request_page(contract_id: int, purpose: Purpose, *, status: int = 200, erro
     }
     template = "contracts/_request_panel.html" if htmx else "contracts/request_form.html"
     return render_template(template, **context), status
+
+
+def _termination_options(quote: Quote | None) -> list[date]:
+    """The month ends offered, with the one quoted among them even when it is further out."""
+    if quote is None:
+        return []
+    return sorted({*quote.termination_choices, quote.effective_on})
+
+
+def _cheaper_end(contract: Contract, quote: Quote | None) -> quotes.CheaperEnd | None:
+    """R-22/R-31: a later month end that owes no shortfall, to point out next to the quote."""
+    if quote is None or quote.kind not in (RequestKind.DOWNGRADE, RequestKind.CANCELLATION):
+        return None
+    state = request_service.state_of(contract, has_pending=False)
+    return quotes.cheaper_end(state, quote.notice_on, quote.effective_on)
 
 
 def _is_month_end(value: str | None, contract: Contract) -> bool:
@@ -271,54 +343,178 @@ def request_detail(contract_id: int, request_id: int):
         quote=found.confirmed_quote(),
         target_plan=found.target_plan,
         may_withdraw=can_request_changes(actor) and request_service.can_withdraw(found),
-        withdraw_form=WithdrawForm(),
     )
 
 
 @bp.get("/contracts/<int:contract_id>/requests/<int:request_id>/document.pdf")
 @login_required
 def request_pdf(contract_id: int, request_id: int):
-    """The quote and confirmation of a request as PDF, in the reader's language."""
+    """The confirmation of a request, byte for byte as stored when it was confirmed (R-32)."""
+    actor = _customer_actor()
+    found = get_request_or_404(get_contract_or_404(contract_id, actor), request_id)
+    document = document_service.confirmation_of(found, actor)
+    db.session.commit()  # stored now if it never was (a request from before documents)
+    return _pdf_response(found, document)
+
+
+@bp.get("/contracts/<int:contract_id>/requests/<int:request_id>/withdrawal.pdf")
+@login_required
+def withdrawal_pdf(contract_id: int, request_id: int):
+    """The withdrawal of a request, byte for byte as stored when it was withdrawn (R-23)."""
+    actor = _customer_actor()
+    found = get_request_or_404(get_contract_or_404(contract_id, actor), request_id)
+    document = document_service.withdrawal_of(found)
+    if document is None:
+        abort(404)
+    db.session.commit()
+    return _pdf_response(found, document)
+
+
+def _pdf_response(found: ContractRequest, document: StoredDocument) -> Response:
+    filename = f"{found.reference}-{document.kind}-{document.locale}.pdf"
+    return Response(
+        document.pdf,
+        mimetype="application/pdf",
+        headers={
+            "Content-Disposition": f'attachment; filename="{filename}"',
+            "X-Content-SHA256": document.sha256,
+        },
+    )
+
+
+@bp.get("/contracts/<int:contract_id>/requests/<int:request_id>/withdraw")
+@login_required
+def withdraw_confirm(contract_id: int, request_id: int):
+    """What withdrawing does, asked once more before it is done (R-23); no JavaScript needed."""
     actor = _customer_actor()
     contract = get_contract_or_404(contract_id, actor)
     found = get_request_or_404(contract, request_id)
-    locale = str(get_locale() or current_app.config["BABEL_DEFAULT_LOCALE"])
-    with force_locale(locale):
-        pdf = document_service.request_pdf(found, actor, locale)
-    filename = f"{found.reference}-{locale}.pdf"
-    return Response(
-        pdf,
-        mimetype="application/pdf",
-        headers={"Content-Disposition": f'attachment; filename="{filename}"'},
+    if not can_request_changes(actor):
+        abort(403, _("You may not withdraw requests on this contract."))
+    if not request_service.can_withdraw(found):
+        flash(_("This request can no longer be withdrawn."), "error")
+        return _to_request(found)
+    return render_template(
+        "_confirm.html",
+        form=WithdrawForm(formdata=None),
+        action=url_for("contracts.withdraw", contract_id=contract.id, request_id=found.id),
+        summary=_withdrawal_summary(actor, contract, found),
+        confirm_label=_("Withdraw the request"),
+    )
+
+
+def _withdrawal_summary(actor: Actor, contract: Contract, found: ContractRequest) -> list[str]:
+    """What withdrawing this request does, for the confirmation page (R-05, R-06, R-23)."""
+    quote = found.confirmed_quote()
+    cal = contract.calendar(clock.today())
+    on = long_date(found.effective_on)
+    plan = found.target_plan.name(str(get_locale())) if found.target_plan else ""
+    kind = request_service.REQUEST_KIND_NAMES[found.kind]
+    lines = [_("Withdraw request %(ref)s (%(kind)s).", ref=found.reference, kind=kind)]
+    if found.kind == RequestKind.UPGRADE:
+        lines.append(_("The plan will not change to %(plan)s on %(date)s.", plan=plan, date=on))
+    elif found.kind == RequestKind.DOWNGRADE:
+        lines.append(
+            _(
+                "The contract will not end on %(date)s, and no new contract on %(plan)s will "
+                "start: it continues on its current plan.",
+                date=on,
+                plan=plan,
+            )
+        )
+    elif found.kind == RequestKind.AGENCY_RENEWAL:
+        period = quote.next_period
+        lines.append(
+            _(
+                "The next period (%(start)s – %(end)s) is no longer applied for.",
+                start=long_date(period.start if period else found.effective_on),
+                end=long_date(period.end if period else None),
+            )
+        )
+    else:
+        lines.append(_("The contract will not end on %(date)s.", date=on))
+    # What the calendar says will happen instead, once nothing is pending (R-05, R-06).
+    if cal.agency_renewal_due:
+        lines.append(
+            _(
+                "Without a renewal application, the contract ends on %(date)s.",
+                date=long_date(cal.agency_renewal_due),
+            )
+        )
+    elif cal.next_renewal_start and found.kind != RequestKind.UPGRADE:
+        if cal.days_to_notice_deadline is not None and cal.days_to_notice_deadline < 0:
+            lines.append(
+                _(
+                    "It renews on %(date)s for 12 more billing months: the last day to give "
+                    "notice against that renewal (%(deadline)s) has passed, so from then on only "
+                    "a cancellation can end it sooner.",
+                    date=long_date(cal.next_renewal_start),
+                    deadline=long_date(cal.renewal_notice_deadline),
+                )
+            )
+        else:
+            lines.append(
+                _(
+                    "It renews on %(date)s for 12 more billing months unless notice is given "
+                    "by %(deadline)s.",
+                    date=long_date(cal.next_renewal_start),
+                    deadline=long_date(cal.renewal_notice_deadline),
+                )
+            )
+    if quote.total and can_see_fees(actor):
+        lines.append(
+            _("The %(total)s quoted (tax included) will not be billed.", total=yen(quote.total))
+        )
+    else:
+        lines.append(_("Nothing is billed for a withdrawn request."))
+    lines.append(
+        _(
+            "Withdrawing cannot be undone. To ask for the same again, make a new request: it is "
+            "dated the day it is made, so its earliest date may be later than this one's."
+        )
+    )
+    lines.append(
+        _(
+            "Your organisation's contract contacts are told by e-mail, and the confirmation of "
+            "the withdrawal is kept with the request as a PDF."
+        )
+    )
+    return lines
+
+
+def _to_request(found: ContractRequest):
+    return redirect(
+        url_for("contracts.request_detail", contract_id=found.contract_id, request_id=found.id)
     )
 
 
 @bp.post("/contracts/<int:contract_id>/requests/<int:request_id>/withdraw")
 @login_required
 def withdraw(contract_id: int, request_id: int):
-    """R-23: withdraw a pending request before its effective date."""
+    """R-23: withdraw a pending request before its effective date, once confirmed on the page
+    above; then back to the contract (post/redirect/get)."""
     actor = _customer_actor()
     contract = get_contract_or_404(contract_id, actor)
     found = get_request_or_404(contract, request_id)
     form = WithdrawForm()
     if not form.validate_on_submit():
         abort(400)
+    if not can_request_changes(actor):
+        abort(403, _("You may not withdraw requests on this contract."))
+    if form.confirmed.data != "yes":
+        # "Go back" on the confirmation page, or a form that was never confirmed: nothing done.
+        return _to_request(found)
     try:
         request_service.withdraw(actor, found, ip=client_ip())
         db.session.commit()
     except NotAllowed as exc:
         db.session.rollback()
         abort(403, str(exc))
-    except Conflict as exc:
-        db.session.rollback()
-        flash(str(exc), "error")
-        return redirect(
-            url_for("contracts.request_detail", contract_id=contract.id, request_id=found.id)
-        ), 409
     except PortalError as exc:
+        # Withdrawn meanwhile, applied, or its effective date has come: say so, change nothing.
         db.session.rollback()
         flash(str(exc), "error")
-        return redirect(url_for("contracts.detail", contract_id=contract.id))
+        return _to_request(found)
     flash(_("The request was withdrawn. Nothing will be billed for it."), "success")
     return redirect(url_for("contracts.detail", contract_id=contract.id))
 

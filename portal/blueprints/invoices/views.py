@@ -63,12 +63,17 @@ def _invoice_actor() -> Actor:
 def index():
     actor = _invoice_actor()
     documents = invoicing.documents_of(actor.organisation)
+    dues = invoicing.amounts_due(documents)  # one amount due everywhere
+    may_pay = can_pay_invoices(actor)
     form = InvoiceAccessForm(
         formdata=None, members_see_invoices=actor.organisation.members_see_invoices
     )
     return render_template(
         "invoices/index.html",
         documents=documents,
+        dues=dues,
+        outstanding=invoicing.outstanding(documents, dues, clock.today()),
+        payable={d.id for d in documents if may_pay and payments.payable_by_card(d, dues[d.id])},
         access_form=form,
         may_set_access=can_set_invoice_access(actor),
     )
@@ -103,14 +108,21 @@ def detail(invoice_id: int):
     actor = _invoice_actor()
     invoice = get_invoice_or_404(invoice_id, actor)
     state = invoice.state
+    due = invoicing.amount_due(invoice)  # the Pay button says it, never the total
+    credit_notes = invoicing.credit_notes_of(invoice)
     return render_template(
         "invoices/detail.html",
         invoice=invoice,
         state=state,
-        credit_notes=invoicing.credit_notes_of(invoice),
+        credit_notes=credit_notes,
+        credited=sum(note.total for note in credit_notes),
+        payment=invoicing.payment_of(invoice),
+        amount_due=due,
+        payable=invoicing.is_payable(invoice, due),
+        bank=invoicing.transfer_account(invoice) if invoicing.is_payable(invoice, due) else None,
+        issuer=invoicing.provider(),
         days_overdue=invoicing.days_overdue(invoice, clock.today()),
-        may_pay=can_pay_invoices(actor) and invoicing.is_payable(invoice),
-        pay_form=PayForm(),
+        may_pay=can_pay_invoices(actor) and payments.payable_by_card(invoice, due),
         pay_url=url_for("invoices.pay", invoice_id=invoice.id),
     )
 
@@ -144,6 +156,8 @@ def pay(invoice_id: int):
             invoice=invoice,
             client_secret=started.client_secret,
             amount=started.amount,
+            total=invoice.total,
+            credited=invoicing.credited_so_far(invoice),
             publishable_key=current_app.config["STRIPE_PUBLISHABLE_KEY"],
             return_url=url_for("invoices.paid", invoice_id=invoice.id, _external=True),
         )

@@ -140,7 +140,8 @@ def _require_notices(actor: Actor) -> None:
 @bp.get("/notices")
 @login_required
 def notices():
-    """R-61: every notice sent to the organisation, with the time it was sent."""
+    """R-61: every notice sent to the organisation, with the time it was sent; each once,
+    with all its recipients."""
     actor = _portal_actor()
     _require_notices(actor)
     paged = _one_page(partial(mail.notices_of, actor.organisation_id))
@@ -153,4 +154,4 @@ def notice(email_id: int):
     actor = _portal_actor()
     found = get_notice_or_404(email_id, actor)  # another's (or not a notice): 404 first
     _require_notices(actor)
-    return render_template("organisation/notice.html", notice=found)
+    return render_template("organisation/notice.html", notice=mail.notice_containing(found))

@@ -17,6 +17,7 @@ from portal.permissions import (
     can_see_misuse_reports,
     get_misuse_report_for_staff_or_404,
 )
+from portal.presentation import tokyo_minute
 from portal.services import accounts
 from portal.services.errors import Conflict, NotAllowed, PortalError
 from portal.web import back_office_actor, client_ip
@@ -67,7 +68,12 @@ def mark_handled(report_id: int):
     form = HandledForm()
     if not form.validate_on_submit():
         return _page(form=form, form_for=report.id, status=422)
+    if form.confirmed.data == "edit":
+        return _page(form=form, form_for=report.id)
     try:
+        if form.confirmed.data != "yes":
+            accounts.check_handling(actor, report, form.note.data or "")
+            return _confirm_handling(form, report)
         accounts.mark_handled(actor, report, form.note.data or "", ip=client_ip())
     except NotAllowed as exc:
         abort(403, str(exc))
@@ -81,3 +87,22 @@ def mark_handled(report_id: int):
     db.session.commit()
     flash(_("The report was marked as handled."), "success")
     return redirect(url_for("security.misuse_reports"))
+
+
+def _confirm_handling(form: HandledForm, report: MisuseReport):
+    return render_template(
+        "_confirm.html",
+        form=form,
+        action=url_for("security.mark_handled", report_id=report.id),
+        summary=[
+            _(
+                "Mark the report of %(name)s (%(email)s), made at %(time)s, as handled.",
+                name=report.user.name,
+                email=report.user.email,
+                time=tokyo_minute(report.reported_at),
+            ),
+            _("What was done: %(note)s", note=(form.note.data or "").strip()),
+            _("A report is handled once: the note cannot be changed afterwards."),
+        ],
+        confirm_label=_("Mark as handled"),
+    )

@@ -170,7 +170,7 @@ def _new_incident_summary(facts, update) -> list[str]:
 def _confirm(form, endpoint: str, values: dict, summary: list[str]):
     """The confirmation page: what will happen, and the same form to send once more."""
     return render_template(
-        "sla/staff_confirm.html",
+        "_confirm.html",
         form=form,
         action=url_for(endpoint, **values),
         summary=summary,

@@ -4,6 +4,7 @@ from wtforms import (
     DateField,
     DateTimeLocalField,
     EmailField,
+    HiddenField,
     IntegerField,
     SelectField,
     StringField,
@@ -13,29 +14,37 @@ from wtforms.validators import DataRequired, Length, NumberRange, Optional
 
 from portal.blueprints.validators import LANGUAGE_CHOICES, at_most, email, required
 from portal.services.entries import MAX_REASON_LENGTH, MIN_REASON_LENGTH
+from portal.services.information import FIELD_LABELS
 
 _required = required()
 _email = email()
 
 
 class OnboardForm(FlaskForm):
-    """The customer's application (利用申込書), entered by staff."""
+    """The customer's application (利用申込書), entered by staff. The organisation's fields
+    carry the names the customer's own page gives them (one word per thing)."""
 
-    legal_name = StringField(_l("Legal name"), validators=[_required, at_most(200)])
-    legal_name_kana = StringField(_l("Legal name (kana)"), validators=[at_most(200)])
-    postal_code = StringField(_l("Postal code"), validators=[at_most(10)])
-    address = StringField(_l("Address"), validators=[at_most(300)])
-    phone = StringField(_l("Phone"), validators=[at_most(40)])
-    billing_email = EmailField(_l("Billing e-mail"), validators=[_required, _email, at_most(254)])
-    contract_contact_name = StringField(_l("Contract contact"), validators=[at_most(100)])
+    legal_name = StringField(FIELD_LABELS["legal_name"], validators=[_required, at_most(200)])
+    legal_name_kana = StringField(FIELD_LABELS["legal_name_kana"], validators=[at_most(200)])
+    postal_code = StringField(FIELD_LABELS["postal_code"], validators=[at_most(10)])
+    address = StringField(FIELD_LABELS["address"], validators=[at_most(300)])
+    phone = StringField(FIELD_LABELS["phone"], validators=[at_most(40)])
+    billing_email = EmailField(
+        FIELD_LABELS["billing_email"], validators=[_required, _email, at_most(254)]
+    )
+    contract_contact_name = StringField(
+        FIELD_LABELS["contract_contact_name"], validators=[at_most(100)]
+    )
     contract_contact_email = EmailField(
-        _l("Contract contact e-mail"), validators=[Optional(), _email, at_most(254)]
+        FIELD_LABELS["contract_contact_email"], validators=[Optional(), _email, at_most(254)]
     )
-    operations_contact_name = StringField(_l("Operations contact"), validators=[at_most(100)])
+    operations_contact_name = StringField(
+        FIELD_LABELS["operations_contact_name"], validators=[at_most(100)]
+    )
     operations_contact_email = EmailField(
-        _l("Operations contact e-mail"), validators=[Optional(), _email, at_most(254)]
+        FIELD_LABELS["operations_contact_email"], validators=[Optional(), _email, at_most(254)]
     )
-    locale = SelectField(_l("Language"), choices=LANGUAGE_CHOICES)
+    locale = SelectField(FIELD_LABELS["locale"], choices=LANGUAGE_CHOICES)
     admin_name = StringField(_l("Administrator name"), validators=[_required, at_most(100)])
     admin_email = EmailField(
         _l("Administrator e-mail"), validators=[_required, _email, at_most(254)]
@@ -54,6 +63,9 @@ class OnboardForm(FlaskForm):
         ],
     )
     partner_id = SelectField(_l("Sold via"), coerce=int, default=0)
+    # Onboarding creates a contract and e-mails an invitation: the confirmation page sends
+    # the form again with "yes" (onboard) or "edit" (show the form again, as typed).
+    confirmed = HiddenField()
 
 
 class ViewAsForm(FlaskForm):

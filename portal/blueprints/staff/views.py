@@ -26,7 +26,7 @@ from portal.permissions import (
     get_contract_for_staff_or_404,
     get_organisation_for_staff_or_404,
 )
-from portal.presentation import yen
+from portal.presentation import long_date, tokyo_minute, yen
 from portal.services import audit, entries, mail
 from portal.services import contracts as contract_service
 from portal.services import information as information_service
@@ -61,11 +61,15 @@ def _onboard_form() -> OnboardForm:
         for p in organisation_service.sellable_plans()
     ]
     partners = db.session.scalars(sa.select(PartnerCompany).order_by(PartnerCompany.name))
-    kinds = {PartnerKind.AGENCY: _("agency"), PartnerKind.SALES_AGENT: _("sales agent")}
     form.partner_id.choices = [SelectChoice(0, _("Direct"))] + [
-        SelectChoice(p.id, f"{p.name} ({kinds[p.kind]})") for p in partners
+        SelectChoice(p.id, _partner_label(p)) for p in partners
     ]
     return form
+
+
+def _partner_label(partner: PartnerCompany) -> str:
+    kinds = {PartnerKind.AGENCY: _("agency"), PartnerKind.SALES_AGENT: _("sales agent")}
+    return f"{partner.name} ({kinds[partner.kind]})"
 
 
 @bp.route("/organisations/new", methods=["GET", "POST"])
@@ -79,17 +83,25 @@ def onboard():
         form.service_start.data = form.service_start.data or clock.today()
     if not form.validate_on_submit():
         return render_template("staff/onboard.html", form=form), 422 if form.is_submitted() else 200
+    if form.confirmed.data == "edit":
+        return render_template("staff/onboard.html", form=form)
     # Fields left out of the request are None: let the application's defaults apply.
     data = {
         k: v
         for k, v in form.data.items()
-        if k not in ("csrf_token", "partner_id") and v is not None
+        if k not in ("csrf_token", "partner_id", "confirmed") and v is not None
     }
     application = organisation_service.Application(**data, partner_id=form.partner_id.data or None)
     try:
+        if form.confirmed.data != "yes":
+            checked = organisation_service.check_application(actor, application)
+            return _confirm_onboarding(form, application, checked)
         result = organisation_service.onboard(actor, application, ip=client_ip())
         db.session.commit()
+    except NotAllowed:
+        abort(403)
     except PortalError as exc:
+        db.session.rollback()
         show_error(form, exc, "legal_name")
         return render_template("staff/onboard.html", form=form), 422
     except IntegrityError:
@@ -97,7 +109,72 @@ def onboard():
         db.session.rollback()
         form.admin_email.errors.append(_("A user with this e-mail address already exists."))
         return render_template("staff/onboard.html", form=form), 422
-    return render_template("staff/onboarded.html", result=result), 201
+    flash(_("%(org)s is onboarded", org=result.organisation.legal_name), "success")
+    flash(
+        _(
+            "Contract no. %(id)d starts on %(date)s.",
+            id=result.contract.id,
+            date=long_date(result.contract.service_start),
+        ),
+        "info",
+    )
+    flash(
+        _(
+            "An invitation was e-mailed to %(email)s. With its link the administrator chooses "
+            "their own password; it works once, until %(time)s. If it expires, the "
+            "administrator asks for a new link with “Forgot your password?” on the sign-in "
+            "page.",
+            email=result.administrator.email,
+            time=tokyo_minute(result.invitation_expires_at),
+        ),
+        "info",
+    )
+    return redirect(url_for("staff.organisation", organisation_id=result.organisation.id))
+
+
+def _confirm_onboarding(form: OnboardForm, application, checked):
+    """What onboarding will create, for staff to check against the paper application."""
+    locale = str(get_locale())
+    plan = checked.plan
+    channel = _("Direct") if checked.partner is None else _partner_label(checked.partner)
+    organisation = (
+        _(
+            "Create the organisation %(org)s (%(kana)s).",
+            org=application.legal_name.strip(),
+            kana=checked.legal_name_kana,
+        )
+        if checked.legal_name_kana
+        else _("Create the organisation %(org)s.", org=application.legal_name.strip())
+    )
+    return render_template(
+        "_confirm.html",
+        form=form,
+        action=url_for("staff.onboard"),
+        summary=[
+            organisation,
+            _(
+                "Its first contract: %(service)s / %(plan)s at %(fee)s a month, from %(date)s; "
+                "billing months start on day %(day)d.",
+                service=plan.price_list.service.name(locale),
+                plan=plan.name(locale),
+                fee=yen(plan.monthly_fee),
+                date=long_date(application.service_start),
+                day=application.anchor_day,
+            ),
+            _("Sold via: %(channel)s.", channel=channel),
+            _(
+                "%(name)s (%(email)s) becomes its first administrator and is invited by e-mail "
+                "at once.",
+                name=application.admin_name.strip(),
+                email=application.admin_email.strip(),
+            ),
+            _(
+                "This cannot be undone: the organisation and its contract are recorded and the "
+                "invitation is sent."
+            ),
+        ],
+        confirm_label=_("Onboard"),
+    )
 
 
 @bp.get("/organisations/<int:organisation_id>")

@@ -1,6 +1,6 @@
 from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
-from wtforms import BooleanField, DateField, SelectField, StringField, TextAreaField
+from wtforms import BooleanField, DateField, HiddenField, SelectField, StringField, TextAreaField
 from wtforms.validators import DataRequired
 
 from portal.blueprints.validators import at_most, required
@@ -19,6 +19,9 @@ class PublishTermsForm(FlaskForm):
     effective_on = DateField(
         _l("Effective date"), validators=[DataRequired(_l("Enter the effective date."))]
     )
+    # A published text never changes: the confirmation page sends the form again with "yes"
+    # (publish) or "edit" (show the form again, as typed).
+    confirmed = HiddenField()
 
 
 class ConsentForm(FlaskForm):

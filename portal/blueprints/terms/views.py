@@ -14,7 +14,7 @@ from flask import (
     request,
     url_for,
 )
-from flask_babel import get_locale
+from flask_babel import get_locale, ngettext
 from flask_babel import gettext as _
 from flask_login import login_required
 from wtforms.fields.choices import SelectChoice
@@ -32,6 +32,7 @@ from portal.permissions import (
     get_terms_version_or_404,
     use_counts_as_consent,
 )
+from portal.presentation import long_date
 from portal.services import terms
 from portal.services.errors import Conflict, NotAllowed, PortalError
 from portal.web import back_office_actor, client_ip, current_actor
@@ -213,6 +214,8 @@ def publish():
     page = {"form": form, "earliest": earliest}
     if not form.validate_on_submit():
         return render_template("terms/staff_new.html", **page), 422 if form.is_submitted() else 200
+    if form.confirmed.data == "edit":
+        return render_template("terms/staff_new.html", **page)
     draft = terms.Draft(
         service_id=form.service_id.data,
         title_ja=form.title_ja.data,
@@ -222,6 +225,8 @@ def publish():
         effective_on=form.effective_on.data,
     )
     try:
+        if form.confirmed.data != "yes":
+            return _confirm_publishing(form, draft, terms.check_draft(actor, draft))
         version = terms.publish(actor, draft, ip=client_ip())
         told = terms.notify_published(version)
     except NotAllowed as exc:
@@ -245,3 +250,32 @@ def publish():
         "success",
     )
     return redirect(url_for("staff_terms.index"))
+
+
+def _confirm_publishing(form: PublishTermsForm, draft: terms.Draft, preview: terms.Preview):
+    locale = str(get_locale())
+    title = draft.title_ja if locale == "ja" else draft.title_en
+    return render_template(
+        "_confirm.html",
+        form=form,
+        action=url_for("staff_terms.publish"),
+        summary=[
+            _(
+                "Publish version %(version)s of the terms of %(service)s, “%(title)s”, taking "
+                "effect on %(date)s.",
+                version=preview.version,
+                service=preview.service.name(locale),
+                title=title.strip(),
+                date=long_date(draft.effective_on),
+            ),
+            ngettext(
+                "%(num)d organisation uses the service: it is told by e-mail at once and sees "
+                "a banner in the portal until it consents.",
+                "%(num)d organisations use the service: each is told by e-mail at once and "
+                "sees a banner in the portal until it consents.",
+                preview.organisations_told,
+            ),
+            _("A published text cannot be changed or withdrawn; a correction is a new version."),
+        ],
+        confirm_label=_("Publish"),
+    )

@@ -1,6 +1,6 @@
 from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
-from wtforms import EmailField, SelectField, StringField
+from wtforms import EmailField, HiddenField, SelectField, StringField
 from wtforms.fields.choices import SelectChoice
 
 from portal.blueprints.validators import LANGUAGE_CHOICES, at_most, email, required
@@ -30,4 +30,10 @@ class InviteForm(FlaskForm):
 
 
 class UserActionForm(FlaskForm):
-    """Re-sending an invitation or removing a user needs nothing but the CSRF token."""
+    """Re-sending an invitation needs nothing but the CSRF token."""
+
+
+class RemoveUserForm(FlaskForm):
+    """Removing a user cannot be undone: the confirmation page sends `confirmed` "yes"."""
+
+    confirmed = HiddenField()

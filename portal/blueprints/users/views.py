@@ -11,7 +11,7 @@ from flask_babel import gettext as _
 from flask_login import login_required
 from sqlalchemy.exc import IntegrityError
 
-from portal.blueprints.users.forms import InviteForm, UserActionForm
+from portal.blueprints.users.forms import InviteForm, RemoveUserForm, UserActionForm
 from portal.blueprints.validators import show_error
 from portal.extensions import db
 from portal.models import CustomerRole, User
@@ -103,12 +103,12 @@ def _list_page(actor: Actor, *, error: str | None = None, status: int = 200):
     ), status
 
 
-def _user_to_change(user_id: int) -> tuple[Actor, User]:
+def _user_to_change(user_id: int, form: UserActionForm | RemoveUserForm) -> tuple[Actor, User]:
     """Load (another organisation's user: 404), then authorize (403)."""
     actor = _portal_actor()
     user = get_organisation_user_or_404(user_id, actor)
     _require_managing(actor)
-    if not UserActionForm().validate_on_submit():
+    if not form.validate_on_submit():
         abort(400)
     return actor, user
 
@@ -117,7 +117,7 @@ def _user_to_change(user_id: int) -> tuple[Actor, User]:
 @login_required
 def resend_invitation(user_id: int):
     """A new invitation link; the earlier ones stop working."""
-    actor, user = _user_to_change(user_id)
+    actor, user = _user_to_change(user_id, UserActionForm())
     try:
         accounts.resend_invitation(actor, user, ip=client_ip())
     except NotAllowed as exc:
@@ -133,9 +133,16 @@ def resend_invitation(user_id: int):
 @bp.post("/<int:user_id>/removal")
 @login_required
 def remove(user_id: int):
-    """R-70/R-63: the user can no longer sign in; their sessions end at once."""
-    actor, user = _user_to_change(user_id)
+    """R-70/R-63: the user can no longer sign in; their sessions end at once. Asked once
+    more first: a removal cannot be undone."""
+    form = RemoveUserForm()
+    actor, user = _user_to_change(user_id, form)
+    if form.confirmed.data == "edit":
+        return redirect(url_for("users.index"))
     try:
+        if form.confirmed.data != "yes":
+            accounts.check_removal(actor, user)
+            return _confirm_removal(form, user)
         accounts.remove_user(actor, user, ip=client_ip())
     except NotAllowed as exc:
         db.session.rollback()
@@ -146,3 +153,26 @@ def remove(user_id: int):
     db.session.commit()
     flash(_("%(name)s was removed and signed out everywhere.", name=user.name), "success")
     return redirect(url_for("users.index"))
+
+
+def _confirm_removal(form: RemoveUserForm, user: User):
+    role = _("Administrator") if user.customer_role == CustomerRole.ADMINISTRATOR else _("Member")
+    return render_template(
+        "_confirm.html",
+        form=form,
+        action=url_for("users.remove", user_id=user.id),
+        summary=[
+            _(
+                "Remove %(name)s (%(email)s, %(role)s).",
+                name=user.name,
+                email=user.email,
+                role=role,
+            ),
+            _(
+                "They are signed out everywhere at once and can no longer sign in; an "
+                "invitation link they have stops working."
+            ),
+            _("A removal cannot be undone, and this e-mail address cannot be invited again."),
+        ],
+        confirm_label=_("Remove"),
+    )
