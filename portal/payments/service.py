@@ -121,6 +121,12 @@ def record_card_payment(
     if status == InvoiceStatus.OPEN and (
         currency != gateway.CURRENCY or amount != invoicing.amount_due(invoice)
     ):
+        # The amount due is read after the status: a payment committed in between (a
+        # concurrent delivery, or staff) makes it 0. That is no mismatch but a settled invoice.
+        if _payment_of_intent(intent_id) is not None:
+            return CardPaymentOutcome.ALREADY_RECORDED
+        if _has_payment(invoice):
+            return _settled_already(invoice, details)
         audit.record(
             "payment.card_amount_mismatch",
             organisation_id=invoice.organisation_id,
@@ -141,15 +147,7 @@ def record_card_payment(
     if not _settle(invoice, payment, paid_at=received_at):
         if _payment_of_intent(intent_id) is not None:  # a concurrent delivery recorded it
             return CardPaymentOutcome.ALREADY_RECORDED
-        # Money came in for an invoice that is settled already: staff must refund it.
-        audit.record(
-            "payment.card_for_settled_invoice",
-            organisation_id=invoice.organisation_id,
-            subject=invoice,
-            needs_refund=True,
-            **details,
-        )
-        return CardPaymentOutcome.ALREADY_SETTLED
+        return _settled_already(invoice, details)
     audit.record(
         "payment.card_recorded",
         organisation_id=invoice.organisation_id,
@@ -289,6 +287,24 @@ def _settle(invoice: Invoice, payment: Payment, *, paid_at: datetime) -> bool:
     if loaded is not None:  # the UPDATE bypassed the session: read the state again
         db.session.refresh(loaded)
     return True
+
+
+def _settled_already(invoice: Invoice, details: dict) -> CardPaymentOutcome:
+    """Money came in for an invoice that is settled already: staff must refund it."""
+    audit.record(
+        "payment.card_for_settled_invoice",
+        organisation_id=invoice.organisation_id,
+        subject=invoice,
+        needs_refund=True,
+        **details,
+    )
+    return CardPaymentOutcome.ALREADY_SETTLED
+
+
+def _has_payment(invoice: Invoice) -> bool:
+    return (
+        db.session.scalar(sa.select(Payment.id).where(Payment.invoice_id == invoice.id)) is not None
+    )
 
 
 def _payment_of_intent(intent_id: str) -> Payment | None:
