@@ -46,16 +46,19 @@ def search(text: str, *, limit: int = 50) -> list[Organisation]:
         )
         .limit(limit)
     )
-    text = text.strip()
+    # Characters no name holds (NUL: PostgreSQL refuses it in a query) are not searched for;
+    # % and _ are searched as themselves, not as LIKE wildcards.
+    text = "".join(c for c in text if c.isprintable()).strip()
     if text:
-        pattern = f"%{text.lower()}%"
+        escaped = text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+        pattern = f"%{escaped.lower()}%"
         conditions = [
-            sa.func.lower(Organisation.legal_name).like(pattern),
-            sa.func.lower(Organisation.legal_name_kana).like(pattern),
-            sa.func.lower(Organisation.billing_email).like(pattern),
-            Organisation.phone.like(f"%{text}%"),
+            sa.func.lower(Organisation.legal_name).like(pattern, escape="\\"),
+            sa.func.lower(Organisation.legal_name_kana).like(pattern, escape="\\"),
+            sa.func.lower(Organisation.billing_email).like(pattern, escape="\\"),
+            Organisation.phone.like(f"%{escaped}%", escape="\\"),
         ]
-        if text.isdigit():
+        if text.isascii() and text.isdigit() and len(text) < 10:
             conditions.append(Organisation.id == int(text))
         query = query.where(sa.or_(*conditions))
     return list(db.session.scalars(query))

@@ -347,3 +347,20 @@ def test_organisations_are_listed_in_the_order_of_their_readings(app, world, sta
         "山田商事株式会社",
         "Zeta K.K.",
     ]
+
+
+@pytest.mark.parametrize("q", ["a\x00b", "%", "_", "9" * 30, "１２"])
+def test_odd_searches_find_nothing_extra_and_never_fail(app, world, q):
+    """A NUL byte, LIKE wildcards and numbers no id can be are searched as plain text."""
+    support = signed_in_client(app, world.emails["support"])
+    response = support.get("/staff/organisations", query_string={"q": q})
+    assert response.status_code == 200
+    page = response.get_data(as_text=True)
+    assert "Alpha K.K." not in page and "Beta K.K." not in page
+
+
+def test_a_search_of_only_a_nul_byte_is_an_empty_search(app, world):
+    support = signed_in_client(app, world.emails["support"])
+    response = support.get("/staff/organisations", query_string={"q": "\x00"})
+    assert response.status_code == 200
+    assert "Alpha K.K." in response.get_data(as_text=True)
