@@ -72,6 +72,8 @@ def register_blueprints(app: Flask) -> None:
     from portal.blueprints.auth.views import bp as auth_bp
     from portal.blueprints.billing.views import bp as billing_bp
     from portal.blueprints.contracts.views import bp as contracts_bp
+    from portal.blueprints.inet import BLUEPRINTS as inet_blueprints
+    from portal.blueprints.inet import load_routes as load_inet_routes
     from portal.blueprints.invoices.views import bp as invoices_bp
     from portal.blueprints.invoices.views import webhook_bp
     from portal.blueprints.main.views import bp as main_bp
@@ -104,6 +106,9 @@ def register_blueprints(app: Flask) -> None:
         staff_sla_bp,
         api_bp,
     ):
+        app.register_blueprint(bp)
+    load_inet_routes()
+    for bp in inet_blueprints:
         app.register_blueprint(bp)
     # The API authenticates by bearer token, never by cookie: no forged form can ride on it.
     csrf.exempt(api_bp)

@@ -92,6 +92,10 @@ class Config:
         self.STRIPE_WEBHOOK_SECRET = env.get("PORTAL_STRIPE_WEBHOOK_SECRET", "")
         self.STRIPE_API_BASE = env.get("PORTAL_STRIPE_API_BASE", "")
 
+        # I-NET SERVICE photos: where they are stored. "database" (the default) keeps
+        # them in the database, where a deletion is exact and atomic with its record.
+        self.PHOTO_STORAGE = env.get("PORTAL_PHOTO_STORAGE", "database")
+
         # A fixed "now" for demos and browser tests (ISO 8601 instant); refused in production.
         self.CLOCK_NOW = env.get("PORTAL_CLOCK_NOW", "")
 
@@ -104,6 +108,8 @@ def check_production(config: Mapping[str, Any]) -> None:
     if config["ENV_NAME"] != "production":
         return
     problems = []
+    if config.get("PHOTO_STORAGE", "database") != "database":
+        problems.append("PORTAL_PHOTO_STORAGE: only 'database' is available")
     secret = config["SECRET_KEY"]
     if not secret or secret == DEFAULT_SECRET_KEY or len(secret) < 32:
         problems.append("PORTAL_SECRET_KEY must be set to a random value of 32+ characters")

@@ -9,17 +9,20 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import sqlalchemy as sa
-from flask import abort
+from flask import abort, g
 
 from portal.extensions import db
 from portal.models import (
     AccountEntry,
+    CardHolder,
+    CardOrder,
     Contract,
     ContractRequest,
     ContractStatus,
     CustomerRole,
     EntryKind,
     Incident,
+    InetRegistration,
     Invoice,
     Maintenance,
     MisuseReport,
@@ -331,6 +334,98 @@ def can_rotate_feeds(actor: Actor) -> bool:
     return is_customer_admin(actor) and actor.entry is None
 
 
+# --- I-NET SERVICE (R-80..R-85) ------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Holdings:
+    """What the organisation whose portal the actor is in has: IMAGE WORKS contracts, an
+    open I-NET SERVICE registration, or both (the navigation shows what it has)."""
+
+    contracts: bool
+    inet: bool
+
+
+def holdings(actor: Actor) -> Holdings:
+    """Asked once per request (the navigation and pages share the answer)."""
+    org_id = actor.organisation_id
+    if org_id is None:
+        return Holdings(contracts=False, inet=False)
+    cached = g.get("holdings")
+    if cached is not None and cached[0] == org_id:
+        return cached[1]
+    contracts = sa.exists().where(Contract.organisation_id == org_id)
+    inet = sa.exists().where(
+        InetRegistration.organisation_id == org_id, InetRegistration.ended_at.is_(None)
+    )
+    row = db.session.execute(sa.select(contracts, inet)).one()
+    found = Holdings(contracts=bool(row[0]), inet=bool(row[1]))
+    g.holdings = (org_id, found)
+    return found
+
+
+def has_inet(actor: Actor) -> bool:
+    """The actor's organisation has an open I-NET SERVICE registration."""
+    return holdings(actor).inet
+
+
+def is_production_staff(actor: Actor) -> bool:
+    """The provider's production staff, in the back office (R-85)."""
+    return _staff_in(actor, StaffRole.PRODUCTION)
+
+
+def can_manage_inet_registrations(actor: Actor) -> bool:
+    """R-80/R-84: support staff and staff administrators register organisations for I-NET
+    SERVICE and cancel dormant registrations."""
+    return _staff_in(actor, StaffRole.SUPPORT, StaffRole.ADMINISTRATOR)
+
+
+def can_apply_for_inet(actor: Actor) -> bool:
+    """R-80/R-71: the customer's administrators apply in their portal, and agents of both
+    kinds for their clients (I-NET has no fees to hide); never staff viewing (R-72)."""
+    if actor.is_staff_view or not can_use_customer_portal(actor):
+        return False
+    return is_agent(actor) or is_customer_admin(actor)
+
+
+def can_see_inet(actor: Actor) -> bool:
+    """Who finds I-NET SERVICE in the customer's portal (when the organisation is registered):
+    administrators, agents (their own orders, R-85) and staff viewing (the order list)."""
+    if not can_use_customer_portal(actor):
+        return False
+    return is_customer_admin(actor) or is_agent(actor) or actor.is_staff_view
+
+
+def can_manage_card_holders(actor: Actor) -> bool:
+    """R-85: card holders' names and photos are for the customer's own administrators (and
+    production staff in the back office); not agents, not staff viewing as the customer."""
+    return is_customer_admin(actor) and actor.entry is None
+
+
+def can_see_card_photos(actor: Actor) -> bool:
+    """R-85: photos are seen by the customer's own administrators and production staff."""
+    return can_manage_card_holders(actor) or is_production_staff(actor)
+
+
+def can_place_card_orders(actor: Actor) -> bool:
+    """R-85 reading: the customer's administrators order cards, and agents for their clients
+    (they then see the orders they placed); not staff viewing as the customer (R-72)."""
+    if actor.is_staff_view or not can_use_customer_portal(actor):
+        return False
+    return is_customer_admin(actor) or is_agent(actor)
+
+
+def can_cancel_card_orders(actor: Actor) -> bool:
+    """R-82 reading: the customer cancels a confirmed order, in the portal: its own
+    administrators; never agents, never staff viewing as the customer."""
+    return is_customer_admin(actor) and actor.entry is None
+
+
+def can_work_card_orders(actor: Actor) -> bool:
+    """R-81/R-82: production staff confirm, accept, produce and ship orders."""
+    return is_production_staff(actor)
+
+
 # --- scoped loaders ---------------------------------------------------------------------
 
 
@@ -517,3 +612,50 @@ def get_claim_for_staff_or_404(claim_id: int, actor: Actor) -> SlaClaim:
     if claim is None:
         abort(404)
     return claim
+
+
+# --- I-NET SERVICE loaders (R-85) -------------------------------------------------------------
+
+
+def card_orders_visible(actor: Actor) -> sa.Select[tuple[CardOrder]]:
+    """The orders of the organisation whose portal the actor is in; an agent sees only the
+    orders it placed (R-85); nobody else any."""
+    org_id = actor.organisation_id
+    if org_id is None or not can_see_inet(actor):
+        return sa.select(CardOrder).where(sa.false())
+    query = sa.select(CardOrder).where(CardOrder.organisation_id == org_id)
+    if is_agent(actor):
+        query = query.where(CardOrder.placed_by_id == actor.user.id)
+    return query
+
+
+def get_card_order_or_404(order_id: int, actor: Actor) -> CardOrder:
+    order = db.session.scalar(card_orders_visible(actor).where(CardOrder.id == order_id))
+    if order is None:
+        abort(404)
+    return order
+
+
+def get_card_holder_or_404(holder_id: int, actor: Actor) -> CardHolder:
+    """A card holder of the organisation whose portal the actor is in, for those who may
+    see holders (R-85); for anyone else every id is 404."""
+    org_id = actor.organisation_id
+    if org_id is None or not can_manage_card_holders(actor):
+        abort(404)
+    holder = db.session.scalar(
+        sa.select(CardHolder).where(
+            CardHolder.id == holder_id, CardHolder.organisation_id == org_id
+        )
+    )
+    if holder is None:
+        abort(404)
+    return holder
+
+
+def get_card_order_for_production_or_404(order_id: int, actor: Actor) -> CardOrder:
+    if not is_staff(actor):
+        abort(404)
+    order = db.session.get(CardOrder, order_id)
+    if order is None:
+        abort(404)
+    return order

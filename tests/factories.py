@@ -198,6 +198,11 @@ def build_world(app: Flask, *, service_start: date = date(2026, 11, 5)) -> World
             "billing": add_user(
                 "billing@provider.example", kind=UserKind.STAFF, staff_role=StaffRole.BILLING
             ),
+            "production": add_user(
+                "production@provider.example",
+                kind=UserKind.STAFF,
+                staff_role=StaffRole.PRODUCTION,
+            ),
         }
         contract_a = open_contract(
             a, plans["small"], service_start=service_start, anchor_day=21, partner=sales
@@ -240,6 +245,7 @@ ACTOR_KINDS = (
     "support",  # support staff in the back office
     "support_viewing",  # support staff viewing A's portal as A's administrator (R-72)
     "billing",  # billing staff
+    "production",  # production staff (I-NET SERVICE card orders, R-85)
 )
 VIEW_AS_REASON = "The customer asked us to check the renewal date on the phone."
 _CSRF_INPUT = re.compile(r'name="csrf_token" type="hidden" value="([^"]+)"')
@@ -396,3 +402,129 @@ def rows(app: Flask, model: type, **where: object) -> list:
         found = list(db.session.scalars(db.select(model).filter_by(**where).order_by(model.id)))
         db.session.expunge_all()
         return found
+
+
+# --- I-NET SERVICE (issue 12) ---------------------------------------------------------------
+
+
+def sample_jpeg(
+    width: int = 600, height: int = 800, color: tuple[int, int, int] = (90, 120, 160)
+) -> bytes:
+    """A real JPEG made here (no downloaded images): a plain face-shaped placeholder."""
+    import io
+
+    from PIL import Image, ImageDraw
+
+    image = Image.new("RGB", (width, height), (235, 238, 242))
+    draw = ImageDraw.Draw(image)
+    draw.ellipse((width * 0.3, height * 0.18, width * 0.7, height * 0.55), fill=color)  # a head
+    draw.rectangle((width * 0.18, height * 0.6, width * 0.82, height), fill=color)  # shoulders
+    out = io.BytesIO()
+    image.save(out, "JPEG", quality=85)
+    return out.getvalue()
+
+
+def add_inet_registration(organisation: Organisation, **overrides: object):
+    """An open I-NET SERVICE registration (staff onboarding), free (R-80)."""
+    from portal.models import InetRegistration, RegistrationChannel
+
+    values: dict[str, object] = {
+        "organisation": organisation,
+        "channel": RegistrationChannel.STAFF,
+        "application_contact_name": "Hanako Sato",
+        "application_contact_email": organisation.billing_email,
+        "operations_manager_name": "Taro Suzuki",
+        "operations_manager_email": organisation.billing_email,
+        **overrides,
+    }
+    registration = InetRegistration(**values)
+    db.session.add(registration)
+    db.session.flush()
+    return registration
+
+
+def add_card_holder(
+    organisation: Organisation,
+    employee_number: str,
+    *,
+    name: str = "山田 太郎",
+    photo: bool = True,
+    **overrides: object,
+):
+    """A card holder with (by default) a stored photo of the portal's own making."""
+    from portal.models import CardHolder
+    from portal.services.photo_storage import DatabasePhotoStorage, Photo
+
+    holder = CardHolder(
+        organisation=organisation,
+        name=name,
+        name_kana=overrides.pop("name_kana", "ヤマダ タロウ"),
+        employee_number=employee_number,
+        department=overrides.pop("department", "総務部"),
+        title=overrides.pop("title", "課長"),
+        **overrides,
+    )
+    db.session.add(holder)
+    db.session.flush()
+    if photo:
+        holder.photo_key = DatabasePhotoStorage().put(
+            organisation.id, Photo(sample_jpeg(), 600, 800)
+        )
+    return holder
+
+
+def add_card_order(
+    registration, placed_by: User, holders: list, *, state=None, **overrides: object
+):
+    """An order for one card per holder, moved straight to `state` (default: confirmed, the
+    cancel window open, R-82), its timestamps set as the steps would have set them."""
+    from portal.clock import clock
+    from portal.domain.inet import PROGRESS, CardDesign, OrderState
+    from portal.models import CardOrder, CardOrderItem
+
+    state = state or OrderState.CONFIRMED
+    now = clock.now()
+    order = CardOrder(
+        organisation_id=registration.organisation_id,
+        registration=registration,
+        state=state,
+        design=overrides.pop("design", CardDesign.STANDARD),
+        delivery_name=overrides.pop("delivery_name", "総務部 佐藤"),
+        delivery_postal_code=overrides.pop("delivery_postal_code", "100-0001"),
+        delivery_address=overrides.pop("delivery_address", "東京都千代田区千代田1-1"),
+        delivery_phone=overrides.pop("delivery_phone", "03-1234-5678"),
+        placed_by=placed_by,
+        **overrides,
+    )
+    stamps = {
+        OrderState.SUBMITTED: "submitted_at",
+        OrderState.CONFIRMED: "confirmed_at",
+        OrderState.ACCEPTED: "accepted_at",
+        OrderState.IN_PRODUCTION: "production_started_at",
+        OrderState.SHIPPED: "shipped_at",
+        OrderState.DELIVERED: "delivered_at",
+    }
+    if state in PROGRESS:
+        for step in PROGRESS[: PROGRESS.index(state) + 1]:
+            setattr(order, stamps[step], now)
+    elif state == OrderState.WITHDRAWN:
+        order.submitted_at = order.withdrawn_at = now
+    elif state == OrderState.CANCELLED:
+        order.submitted_at = order.confirmed_at = order.cancelled_at = now
+    if state == OrderState.SHIPPED or state == OrderState.DELIVERED:
+        order.carrier, order.tracking_number = "ヤマト運輸", "1234-5678-9012"
+    for holder in holders:
+        order.items.append(
+            CardOrderItem(
+                holder=holder,
+                quantity=1,
+                name=holder.name,
+                name_kana=holder.name_kana,
+                employee_number=holder.employee_number,
+                department=holder.department,
+                title=holder.title,
+            )
+        )
+    db.session.add(order)
+    db.session.flush()
+    return order

@@ -4,6 +4,7 @@ Pure functions over `datetime.date`. Nothing here knows what day it is: callers 
 Tokyo business date (R-01) as `on`.
 """
 
+from calendar import monthrange
 from dataclasses import dataclass
 from datetime import date, timedelta
 
@@ -91,6 +92,14 @@ def add_billing_months(anchor: date, months: int) -> date:
         raise ValueError(f"{anchor.isoformat()} is not on an anchor day (1..{_MAX_ANCHOR_DAY})")
     index = anchor.year * 12 + (anchor.month - 1) + months
     return date(index // 12, index % 12 + 1, anchor.day)
+
+
+def add_months_clamped(day: date, months: int) -> date:
+    """The same day `months` calendar months later; a day that month lacks is its last day
+    (2027-01-31 + 1 month = 2027-02-28)."""
+    index = day.year * 12 + (day.month - 1) + months
+    year, month0 = divmod(index, 12)
+    return date(year, month0 + 1, min(day.day, monthrange(year, month0 + 1)[1]))
 
 
 def _whole_billing_months(start: date, on: date) -> int:

@@ -327,12 +327,7 @@ def monthly_fee_in(
 def claim_deadline(ended_at: datetime) -> date:
     """R-52 reading: a claim may be filed until the same day three months after the incident
     ended (Tokyo date, inclusive); a day that month lacks is its last day."""
-    end = ended_at.astimezone(TOKYO).date()
-    index = end.year * 12 + end.month - 1 + CLAIM_WINDOW_MONTHS
-    year, month = divmod(index, 12)
-    next_month = date(year + (month + 1) // 12, (month + 1) % 12 + 1, 1)
-    last_day = (next_month - timedelta(days=1)).day
-    return date(year, month + 1, min(end.day, last_day))
+    return calendar.add_months_clamped(ended_at.astimezone(TOKYO).date(), CLAIM_WINDOW_MONTHS)
 
 
 def billing_month_of_incident(incident: Incident, anchor_day: int) -> calendar.BillingMonth:

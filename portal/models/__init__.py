@@ -5,6 +5,18 @@ from portal.models.audit import AccountEntry, AuditEvent, EntryKind
 from portal.models.base import Base
 from portal.models.catalog import Plan, PriceList, Provider, Service
 from portal.models.contracts import Contract, ContractEvent, ContractStatus
+from portal.models.inet import (
+    CardHolder,
+    CardOrder,
+    CardOrderEvent,
+    CardOrderItem,
+    InetApplication,
+    InetRegistration,
+    PhotoDeletion,
+    RegistrationChannel,
+    RegistrationEnd,
+    StoredPhoto,
+)
 from portal.models.invoices import (
     DocumentCounter,
     DocumentKind,
@@ -54,6 +66,16 @@ from portal.models.terms import ConsentKind, TermsConsent, TermsVersion
 from portal.models.users import CustomerRole, StaffRole, User, UserKind, UserSession
 
 __all__ = [
+    "CardHolder",
+    "CardOrder",
+    "CardOrderEvent",
+    "CardOrderItem",
+    "InetApplication",
+    "InetRegistration",
+    "PhotoDeletion",
+    "RegistrationChannel",
+    "RegistrationEnd",
+    "StoredPhoto",
     "ClaimChannel",
     "ClaimStatus",
     "Incident",

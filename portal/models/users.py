@@ -27,6 +27,8 @@ class StaffRole(enum.StrEnum):
     SUPPORT = "support"
     BILLING = "billing"
     ADMINISTRATOR = "administrator"
+    # I-NET SERVICE production: the card order queue, holders' photos and proof sheets (R-85).
+    PRODUCTION = "production"
 
 
 class User(Base):

@@ -130,7 +130,15 @@ def post_data(endpoint: str, world: World, actor: str, *, org: str = "a") -> dic
         "staff_sla.review_claim": {"decision": "approve"},
         "staff_sla.paper_claim": {"incident_id": "", "received_on": ""},
     }
-    return forms[endpoint]
+    if endpoint in forms:
+        return forms[endpoint]
+    # Later features keep their form data with their matrix rows (tests/web/matrix_*.py).
+    from tests.web import matrix_inet_holders, matrix_inet_orders, matrix_inet_registration
+
+    for part in (matrix_inet_registration, matrix_inet_holders, matrix_inet_orders):
+        if endpoint in part.MATRIX or (endpoint, "POST") in part.MATRIX:
+            return part.post_data(endpoint, world, actor, org=org)
+    raise KeyError(endpoint)
 
 
 def incident_form(world: World, org: str | None = None) -> dict[str, object]:
@@ -332,7 +340,38 @@ def route_ids(app: Flask, world: World, endpoint: str, *, org: str = "a") -> dic
         ids["feed_token"] = feed_token(app, ids["organisation_id"])
     if endpoint == "sla.file_claim":
         sla_incident(app, world, org, open_=True)
+    if "holder_id" in arguments:
+        ids["holder_id"] = inet_world(app, world, org)["holder"]
+    if "order_id" in arguments:
+        ids["order_id"] = inet_world(app, world, org)["order"]
     return ids
+
+
+def inet_world(app: Flask, world: World, org: str) -> dict[str, int]:
+    """Org A's (or B's) I-NET SERVICE: an open registration, a card holder with a photo and
+    an order for its card placed by the organisation's administrator, confirmed (the cancel
+    window open, R-82). Made once; routes that move the order stop at their confirmation
+    page, so it stays confirmed."""
+    key = f"inet_{org}"
+    if f"{key}_order" not in world.ids:
+        from portal.models import Organisation
+        from tests.factories import add_card_holder, add_card_order, add_inet_registration
+
+        with app.app_context():
+            organisation = db.session.get(Organisation, getattr(world, f"org_{org}"))
+            registration = add_inet_registration(organisation)
+            holder = add_card_holder(organisation, f"E-{org.upper()}-001")
+            admin = db.session.get(User, world.ids["admin" if org == "a" else "other_admin"])
+            order = add_card_order(registration, admin, [holder])
+            db.session.commit()
+            world.ids[f"{key}_registration"] = registration.id
+            world.ids[f"{key}_holder"] = holder.id
+            world.ids[f"{key}_order"] = order.id
+    return {
+        "registration": world.ids[f"{key}_registration"],
+        "holder": world.ids[f"{key}_holder"],
+        "order": world.ids[f"{key}_order"],
+    }
 
 
 def first_invoice(app: Flask, world: World, org: str) -> int:

@@ -1,0 +1,1 @@
+"""I-NET SERVICE: holders routes (issue 12)."""

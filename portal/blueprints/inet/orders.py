@@ -1,0 +1,1 @@
+"""I-NET SERVICE: orders routes (issue 12)."""

@@ -1,0 +1,1 @@
+"""I-NET SERVICE: public routes (issue 12)."""
