@@ -44,7 +44,9 @@ def demo_logins() -> None:
 @click.option("--email", required=True)
 @click.option("--name", required=True)
 @click.option(
-    "--role", type=click.Choice(["support", "billing", "administrator"]), default="administrator"
+    "--role",
+    type=click.Choice(["support", "billing", "administrator", "production"]),
+    default="administrator",
 )
 @click.password_option()
 def create_staff(email: str, name: str, role: str, password: str) -> None:

@@ -15,9 +15,14 @@ import sqlalchemy as sa
 
 from portal.clock import TOKYO
 from portal.domain import calendar
+from portal.domain.inet import PHOTO_OUTPUT_SIZE, CardDesign, OrderState
 from portal.domain.sla import IncidentKind
 from portal.extensions import db
 from portal.models import (
+    CardHolder,
+    CardOrder,
+    CardOrderEvent,
+    CardOrderItem,
     ConsentKind,
     Contract,
     ContractEvent,
@@ -25,6 +30,7 @@ from portal.models import (
     Incident,
     IncidentUpdate,
     IncidentVersion,
+    InetRegistration,
     Maintenance,
     Organisation,
     PartnerAssignment,
@@ -33,6 +39,7 @@ from portal.models import (
     Plan,
     PriceList,
     Provider,
+    RegistrationChannel,
     SalesChannel,
     Service,
     StaffRole,
@@ -47,6 +54,7 @@ from portal.models import (
 )
 from portal.services.auth import hash_password
 from portal.services.organisations import open_contract
+from portal.services.photo_storage import DatabasePhotoStorage, Photo
 
 DEMO_PASSWORD = "demo-password-2026"  # noqa: S105 - printed for the demo on purpose
 ANCHOR = calendar.DEFAULT_ANCHOR_DAY
@@ -71,6 +79,10 @@ DEMO_LOGINS = (
     DemoLogin(
         "admin@imageworks-provider.example", "provider staff administrator (publishes terms)"
     ),
+    DemoLogin(
+        "admin@hikari-kogyo.example", "customer administrator, ID cards only (ひかり工業株式会社)"
+    ),
+    DemoLogin("production@imageworks-provider.example", "provider production staff (ID cards)"),
 )
 
 
@@ -266,6 +278,7 @@ def load(today: date) -> bool:
         )
 
     _load_sla(today, image_works, staff_administrator)
+    _load_inet(today, inet, sakura, administrators[sakura], password)
 
     # R-15: usage as the service reported it just after midnight: one nearly full, one over its
     # capacity (the portal suggests the plan that fits), one that a cheaper plan would hold.
@@ -285,6 +298,208 @@ def load(today: date) -> bool:
             )
         )
     return True
+
+
+def _load_inet(
+    today: date, inet: Service, sakura: Organisation, sakura_admin: User, password: str
+) -> None:
+    """I-NET SERVICE (R-80..R-85): ひかり工業 uses only I-NET SERVICE (its navigation shows ID
+    cards and no contracts), with ten card holders (placeholder photos drawn here, one holder
+    still without a photo) and an order in every state; さくら写真館 has IMAGE WORKS and an
+    I-NET registration; production staff work the order queue."""
+    db.session.flush()
+    inet_terms = db.session.scalar(
+        sa.select(TermsVersion).where(TermsVersion.service_id == inet.id).limit(1)
+    )
+    hikari = Organisation(
+        legal_name="ひかり工業株式会社",
+        legal_name_kana="ヒカリコウギョウ",
+        postal_code="000-0000",
+        address="埼玉県さいたま市（デモ住所）",
+        phone="048-000-0000",
+        billing_email="office@hikari-kogyo.example",
+        operations_contact_name="総務 担当",
+        operations_contact_email="soumu@hikari-kogyo.example",
+    )
+    db.session.add(hikari)
+    hikari_admin = User(
+        email="admin@hikari-kogyo.example",
+        name="森 由紀",
+        password_hash=password,
+        kind=UserKind.CUSTOMER,
+        organisation=hikari,
+        customer_role=CustomerRole.ADMINISTRATOR,
+    )
+    production = User(
+        email="production@imageworks-provider.example",
+        name="木村 製作",
+        password_hash=password,
+        kind=UserKind.STAFF,
+        staff_role=StaffRole.PRODUCTION,
+    )
+    db.session.add_all([hikari_admin, production])
+    db.session.flush()
+
+    registered = datetime.combine(today - timedelta(days=200), time(10), TOKYO)
+    registrations = {}
+    for org, admin, channel in (
+        (hikari, hikari_admin, RegistrationChannel.PUBLIC),
+        (sakura, sakura_admin, RegistrationChannel.CUSTOMER),
+    ):
+        registrations[org.id] = InetRegistration(
+            organisation=org,
+            channel=channel,
+            application_contact_name=admin.name,
+            application_contact_email=admin.email,
+            operations_manager_name="総務 担当",
+            operations_manager_email=org.operations_contact_email or org.billing_email,
+            terms_version=inet_terms,
+            registered_at=registered,
+            registered_by=admin,
+        )
+        db.session.add(
+            TermsConsent(
+                organisation_id=org.id,
+                terms_version=inet_terms,
+                kind=ConsentKind.APPLICATION,
+                user=admin,
+                consented_at=registered,
+            )
+        )
+    db.session.add_all(registrations.values())
+    db.session.flush()
+
+    storage = DatabasePhotoStorage()
+    holders = []
+    for index, (name, kana, department, title) in enumerate(DEMO_CARD_HOLDERS):
+        holder = CardHolder(
+            organisation=hikari,
+            name=name,
+            name_kana=kana,
+            employee_number=f"H{1001 + index}",
+            department=department,
+            title=title,
+            created_by_id=hikari_admin.id,
+            created_at=registered + timedelta(days=1),
+        )
+        db.session.add(holder)
+        db.session.flush()
+        if index < len(DEMO_CARD_HOLDERS) - 1:  # the newest joiner has no photo yet
+            holder.photo_key = storage.put(
+                hikari.id, Photo(placeholder_photo(index), *PHOTO_OUTPUT_SIZE)
+            )
+        holders.append(holder)
+
+    # One order per state, oldest first; each step a day after the one before.
+    steps = (
+        (OrderState.SUBMITTED, "submit", "submitted_at"),
+        (OrderState.CONFIRMED, "confirm", "confirmed_at"),
+        (OrderState.ACCEPTED, "accept", "accepted_at"),
+        (OrderState.IN_PRODUCTION, "start_production", "production_started_at"),
+        (OrderState.SHIPPED, "ship", "shipped_at"),
+        (OrderState.DELIVERED, "deliver", "delivered_at"),
+    )
+    endings = {
+        OrderState.WITHDRAWN: (OrderState.SUBMITTED, "withdraw", "withdrawn_at"),
+        OrderState.CANCELLED: (OrderState.CONFIRMED, "cancel", "cancelled_at"),
+    }
+    states = (
+        OrderState.DELIVERED,
+        OrderState.CANCELLED,
+        OrderState.WITHDRAWN,
+        OrderState.SHIPPED,
+        OrderState.IN_PRODUCTION,
+        OrderState.ACCEPTED,
+        OrderState.CONFIRMED,
+        OrderState.SUBMITTED,
+        OrderState.DRAFT,
+    )
+    for number, state in enumerate(states):
+        created = datetime.combine(today - timedelta(days=60 - 6 * number), time(9), TOKYO)
+        order = CardOrder(
+            organisation_id=hikari.id,
+            registration=registrations[hikari.id],
+            state=state,
+            design=(CardDesign.STANDARD, CardDesign.NAVY)[number % 2],
+            delivery_name="ひかり工業株式会社 総務部 森",
+            delivery_postal_code="330-0000",
+            delivery_address="埼玉県さいたま市浦和区（デモ住所）",
+            delivery_phone="048-000-0000",
+            placed_by=hikari_admin,
+            created_at=created,
+        )
+        for holder in holders[number % 3 : number % 3 + 3]:
+            if holder.photo_key is None:
+                continue
+            order.items.append(
+                CardOrderItem(
+                    holder=holder,
+                    quantity=1 + (number == 0),
+                    name=holder.name,
+                    name_kana=holder.name_kana,
+                    employee_number=holder.employee_number,
+                    department=holder.department,
+                    title=holder.title,
+                )
+            )
+        db.session.add(order)
+        path: tuple[tuple[OrderState, str, str], ...] = ()
+        if state in endings:
+            last, action, stamp = endings[state]
+            path = steps[: [s[0] for s in steps].index(last) + 1] + ((state, action, stamp),)
+        elif state != OrderState.DRAFT:
+            path = steps[: [s[0] for s in steps].index(state) + 1]
+        previous = OrderState.DRAFT
+        for day, (target, action, stamp) in enumerate(path, start=1):
+            at = created + timedelta(days=day)
+            setattr(order, stamp, at)
+            by = production if action in PRODUCTION_ACTIONS else hikari_admin
+            order.events.append(
+                CardOrderEvent(
+                    action=action, from_state=previous, to_state=target, at=at, user_id=by.id
+                )
+            )
+            previous = target
+        if state in (OrderState.SHIPPED, OrderState.DELIVERED):
+            order.carrier, order.tracking_number = "ヤマト運輸", f"4455-6677-{8800 + number}"
+
+
+PRODUCTION_ACTIONS = frozenset({"confirm", "accept", "start_production", "ship", "deliver"})
+
+DEMO_CARD_HOLDERS = (
+    ("森 由紀", "モリ ユキ", "総務部", "部長"),
+    ("石井 大輔", "イシイ ダイスケ", "製造部", "課長"),
+    ("松本 彩", "マツモト アヤ", "製造部", ""),
+    ("井上 翔太", "イノウエ ショウタ", "品質管理部", "主任"),
+    ("木下 恵", "キノシタ メグミ", "営業部", ""),
+    ("林 健一", "ハヤシ ケンイチ", "営業部", "係長"),
+    ("清水 舞", "シミズ マイ", "経理部", ""),
+    ("山口 拓也", "ヤマグチ タクヤ", "製造部", ""),
+    ("岡田 里奈", "オカダ リナ", "総務部", ""),
+    ("前田 陸", "マエダ リク", "製造部", ""),
+)
+
+
+def placeholder_photo(index: int) -> bytes:
+    """A portrait placeholder drawn here (no downloaded images): a silhouette on a soft
+    background, a different colour per index; 600 x 800 like every stored photo."""
+    import io
+
+    from PIL import Image, ImageDraw
+
+    width, height = PHOTO_OUTPUT_SIZE
+    palette = ((72, 110, 160), (150, 96, 82), (84, 130, 96), (120, 94, 150), (160, 130, 70))
+    colour = palette[index % len(palette)]
+    background = tuple(235 - (index * 7) % 20 for _ in range(3))
+    image = Image.new("RGB", (width, height), background)
+    draw = ImageDraw.Draw(image)
+    draw.ellipse((width * 0.3, height * 0.16, width * 0.7, height * 0.52), fill=colour)
+    draw.rounded_rectangle(
+        (width * 0.14, height * 0.58, width * 0.86, height * 1.1), radius=120, fill=colour
+    )
+    out = io.BytesIO()
+    image.save(out, "JPEG", quality=85)
+    return out.getvalue()
 
 
 def _load_sla(today: date, image_works: Service, publisher: User) -> None:

@@ -12,8 +12,11 @@ from alembic.script import ScriptDirectory
 from portal import demo
 from portal.clock import TOKYO, clock
 from portal.domain import calendar
+from portal.domain.inet import OrderState
 from portal.extensions import db
 from portal.models import (
+    CardHolder,
+    CardOrder,
     Contract,
     CustomerRole,
     Organisation,
@@ -24,7 +27,7 @@ from portal.models import (
     User,
     UserKind,
 )
-from portal.services import claims, incidents
+from portal.services import claims, incidents, inet_registrations
 from tests.factories import login, row_counts
 
 
@@ -79,6 +82,25 @@ def _assert_stages(today: date) -> None:
     ahead = incidents.upcoming_maintenance(sakura.organisation_id, now)
     assert any(item.regular for item in ahead) and any(not item.regular for item in ahead)
 
+    # I-NET SERVICE (R-80..R-85): an organisation with only a registration, holders with
+    # photos made by the project (one still without), an order in every state.
+    hikari = db.session.scalar(
+        sa.select(Organisation).where(Organisation.legal_name == "ひかり工業株式会社")
+    )
+    assert inet_registrations.open_registration(hikari.id) is not None
+    assert inet_registrations.open_registration(sakura.organisation_id) is not None
+    states = set(
+        db.session.scalars(sa.select(CardOrder.state).where(CardOrder.organisation_id == hikari.id))
+    )
+    assert states == set(OrderState)
+    photos = [
+        h.photo_key
+        for h in db.session.scalars(
+            sa.select(CardHolder).where(CardHolder.organisation_id == hikari.id)
+        )
+    ]
+    assert len(photos) == 10 and sum(key is None for key in photos) == 1
+
 
 def test_seed_demo_twice_changes_nothing_the_second_time(app):
     runner = app.test_cli_runner()
@@ -90,7 +112,8 @@ def test_seed_demo_twice_changes_nothing_the_second_time(app):
     counts = row_counts(app)
     # Each past invoice has its stored PDF and its notice, so Notices is not empty (R-61).
     assert counts["outbox_emails"] == counts["invoices"]
-    assert counts["organisations"] == 4 and counts["contracts"] == 4
+    # Four IMAGE WORKS customers, and one that uses only I-NET SERVICE (R-80).
+    assert counts["organisations"] == 5 and counts["contracts"] == 4
 
     second = runner.invoke(args=["portal", "seed-demo"])
 
@@ -127,6 +150,7 @@ ROLE_OF = {
     "provider support staff": {"kind": UserKind.STAFF, "role": StaffRole.SUPPORT},
     "provider billing staff": {"kind": UserKind.STAFF, "role": StaffRole.BILLING},
     "provider staff administrator": {"kind": UserKind.STAFF, "role": StaffRole.ADMINISTRATOR},
+    "provider production staff": {"kind": UserKind.STAFF, "role": StaffRole.PRODUCTION},
 }
 
 
@@ -147,6 +171,24 @@ def test_the_printed_demo_logins_are_who_they_say(app, client):
                 assert user.organisation.legal_name in demo_login.role
     login(client, demo.DEMO_LOGINS[0].email, demo.DEMO_PASSWORD)
     assert client.get("/contracts").status_code == 200
+
+
+def test_the_navigation_shows_what_the_organisation_has(app):
+    """R-80: ひかり工業 has only I-NET SERVICE: its navigation offers ID cards and no
+    contracts; さくら写真館 has both; 青葉デザイン has only IMAGE WORKS."""
+    assert app.test_cli_runner().invoke(args=["portal", "seed-demo"]).exit_code == 0
+    expected = {
+        "admin@hikari-kogyo.example": (False, True),
+        "admin@sakura-photo.example": (True, True),
+        "admin@aoba-design.example": (True, False),
+    }
+    for email, (contracts, id_cards) in expected.items():
+        client = app.test_client()
+        login(client, email, demo.DEMO_PASSWORD)
+        nav = client.get("/").get_data(as_text=True).split('class="nav-main"')[1]
+        nav = nav.split("</nav>")[0]
+        assert ('href="/contracts"' in nav) == contracts, email
+        assert ('href="/id-cards/"' in nav) == id_cards, email
 
 
 # --- migrations -----------------------------------------------------------------------------
