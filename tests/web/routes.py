@@ -220,6 +220,7 @@ def api_body(endpoint: str, world: World, actor: str, *, org: str = "a") -> dict
         # The actor's own incident (made by api_claim_incident first): a contract takes one
         # claim per incident, so each actor who may file gets 201, not another's 409.
         "api.file_claim": {"incident_id": world.ids.get(f"api_claim_incident_{actor}", 0)},
+        "api.cancel_card_order": {},
     }
     return bodies[endpoint]
 
@@ -345,6 +346,24 @@ def route_ids(app: Flask, world: World, endpoint: str, *, org: str = "a") -> dic
     if "order_id" in arguments:
         ids["order_id"] = inet_world(app, world, org)["order"]
     return ids
+
+
+def fresh_card_order(app: Flask, world: World, org: str) -> int:
+    """A new confirmed order of org A's (or B's) holder, placed by its administrator: for a
+    route that cancels, so that each call finds the window open (R-82)."""
+    from portal.models import CardHolder, InetRegistration
+    from tests.factories import add_card_order
+
+    ids = inet_world(app, world, org)
+    with app.app_context():
+        admin = db.session.get(User, world.ids["admin" if org == "a" else "other_admin"])
+        order = add_card_order(
+            db.session.get(InetRegistration, ids["registration"]),
+            admin,
+            [db.session.get(CardHolder, ids["holder"])],
+        )
+        db.session.commit()
+        return order.id
 
 
 def inet_world(app: Flask, world: World, org: str) -> dict[str, int]:

@@ -667,6 +667,8 @@ from tests.web.routes import (  # noqa: E402
     api_body,
     api_claim_incident,
     bearer,
+    fresh_card_order,
+    inet_world,
     make_api_tokens,
     pending_request,
     sla_claim,
@@ -709,6 +711,21 @@ API_MATRIX: dict[tuple[str, str], tuple[Expected, ...]] = {
         (401,    403,    201,    404,    201,    404,    403,    404,    403,    403,    403,    403),
     ("api.claim", "GET"):
         (401,    200,    200,    404,    200,    404,    200,    404,    200,    200,    200,    200),
+    # I-NET SERVICE: holders for the customer's own administrators (B's administrator
+    # lists B's); orders for administrators (their organisation's), agents (those they placed:
+    # none of A's) and production staff (every one); only administrators cancel, inside the
+    # window (R-82; each actor cancels a fresh confirmed order of A's). Those who may see no
+    # holder or order get 403 for the list and 404 for any id (ids reveal nothing).
+    ("api.card_holders", "GET"):
+        (401,    403,    200,    200,    403,    403,    403,    403,    403,    403,    403,    403),
+    ("api.card_holder", "GET"):
+        (401,    404,    200,    404,    404,    404,    404,    404,    404,    404,    404,    404),
+    ("api.card_orders", "GET"):
+        (401,    403,    200,    200,    200,    200,    200,    200,    403,    403,    403,    200),
+    ("api.card_order", "GET"):
+        (401,    404,    200,    404,    404,    404,    404,    404,    404,    404,    404,    200),
+    ("api.cancel_card_order", "POST"):
+        (401,    404,    200,    404,    404,    404,    404,    404,    404,    404,    404,    403),
 }
 # fmt: on
 
@@ -733,6 +750,9 @@ API_MAY_SEE_OTHER: dict[tuple[str, str], dict[str, Expected]] = {
     ("api.claims", "GET"): _seeing_b(200, 200),
     ("api.file_claim", "POST"): {**_seeing_b(201, 403), "other_agency_agent": 403},
     ("api.claim", "GET"): _seeing_b(200, 200),
+    ("api.card_holder", "GET"): {"other_admin": 200},
+    ("api.card_order", "GET"): {"other_admin": 200, "production": 200},
+    ("api.cancel_card_order", "POST"): {"other_admin": 200, "production": 403},
 }
 MATRIX.update(API_MATRIX)
 MAY_SEE_OTHER.update(API_MAY_SEE_OTHER)
@@ -759,6 +779,12 @@ def _call_api(shared, tokens, endpoint: str, method: str, actor: str, *, org: st
             ids["request_id"] = pending_request(app, contract_id, admin)
         if "claim_id" in arguments:
             ids["claim_id"] = sla_claim(app, world, org)
+        if "holder_id" in arguments:
+            ids["holder_id"] = inet_world(app, world, org)["holder"]
+        if endpoint == "api.cancel_card_order":
+            ids["order_id"] = fresh_card_order(app, world, org)
+        elif "order_id" in arguments:
+            ids["order_id"] = inet_world(app, world, org)["order"]
     if endpoint == "api.file_claim":
         api_claim_incident(app, world, actor)
     url = url_of(app, endpoint, **ids)
@@ -797,7 +823,9 @@ def test_api_other_organisations_ids_answer_404(
         ids = None
         expected = API_MAY_SEE_OTHER[(endpoint, method)].get(actor, refused)
     else:
-        ids = {"contract_id": MISSING_ID, "request_id": MISSING_ID, "claim_id": MISSING_ID}
+        ids = dict.fromkeys(
+            ("contract_id", "request_id", "claim_id", "holder_id", "order_id"), MISSING_ID
+        )
         expected = refused
     response, context = _call_api(shared, api_tokens, endpoint, method, actor, org="b", ids=ids)
     _check(response, expected, shared.world, context)

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from portal.blueprints.api.serialize import CLAIM_KEYS_WITHOUT_AMOUNTS
+from portal.domain.inet import CancelRefusal, CardDesign, OrderState
 from portal.domain.quotes import ChargeKind, RequestKind
 from portal.domain.sla import ClaimRefusal, CompensationKind, IncidentKind
 from portal.models import (
@@ -66,7 +67,8 @@ SCHEMAS: dict[str, Any] = {
                             "not_month_end, not_a_downgrade, plan_not_offered, plan_not_sold, "
                             "contract_ended, notice_in_past, pending_request) or by the SLA "
                             "(not_touched, incident_open, before_end, window_closed, "
-                            "nothing_to_claim, already_claimed)."
+                            "nothing_to_claim, already_claimed), or not_cancellable for an "
+                            "ID card order outside its cancellation window."
                         ),
                     },
                     "message": {
@@ -550,6 +552,151 @@ SCHEMAS: dict[str, Any] = {
             "claims": {"type": "array", "items": _ref("Claim"), "description": "Newest first."},
         },
     },
+    # I-NET SERVICE: a free service, so nothing below is an amount.
+    "Page": {
+        "type": "object",
+        "required": ["page", "per_page", "total", "next_page"],
+        "properties": {
+            "page": {"type": "integer", "minimum": 1},
+            "per_page": {"type": "integer", "minimum": 1, "maximum": 200},
+            "total": {"type": "integer", "minimum": 0},
+            "next_page": _nullable("integer", description="The next page, if there is one."),
+        },
+    },
+    "CardHolder": {
+        "type": "object",
+        "required": [
+            "id",
+            "name",
+            "name_kana",
+            "employee_number",
+            "department",
+            "title",
+            "has_photo",
+            "updated_at",
+        ],
+        "properties": {
+            "id": {"type": "integer"},
+            "name": {"type": "string"},
+            "name_kana": {"type": "string"},
+            "employee_number": {"type": "string"},
+            "department": {"type": "string"},
+            "title": {"type": "string"},
+            "has_photo": {
+                "type": "boolean",
+                "description": "Photos are never sent through the API; this says one is kept.",
+            },
+            "updated_at": {"type": "string", "format": "date-time"},
+        },
+    },
+    "CardHolderList": {
+        "allOf": [
+            {"$ref": "#/components/schemas/Page"},
+            {
+                "type": "object",
+                "required": ["holders"],
+                "properties": {
+                    "holders": {"type": "array", "items": _ref("CardHolder")},
+                },
+            },
+        ]
+    },
+    "CardOrder": {
+        "type": "object",
+        "required": [
+            "id",
+            "number",
+            "organisation_id",
+            "state",
+            "design",
+            "cards",
+            "created_at",
+            "cancellable",
+            "cancel_refusal",
+        ],
+        "properties": {
+            "id": {"type": "integer"},
+            "number": {"type": "string", "pattern": "^IC-[0-9]{6,}$"},
+            "organisation_id": {"type": "integer"},
+            "state": {"type": "string", "enum": [s.value for s in OrderState]},
+            "design": {"type": "string", "enum": [d.value for d in CardDesign]},
+            "cards": {"type": "integer", "minimum": 0},
+            "created_at": {"type": "string", "format": "date-time"},
+            **{
+                stamp: _nullable("string", format="date-time")
+                for stamp in (
+                    "submitted_at",
+                    "confirmed_at",
+                    "accepted_at",
+                    "production_started_at",
+                    "shipped_at",
+                    "delivered_at",
+                    "withdrawn_at",
+                    "cancelled_at",
+                )
+            },
+            "carrier": _nullable("string"),
+            "tracking_number": _nullable("string"),
+            "cancellable": {
+                "type": "boolean",
+                "description": (
+                    "True while the order is confirmed and not yet accepted: the window in "
+                    "which the customer may cancel it (R-82)."
+                ),
+            },
+            "cancel_refusal": {
+                "type": ["string", "null"],
+                "enum": [*(r.value for r in CancelRefusal), None],
+                "description": "Why it cannot be cancelled now, when it cannot.",
+            },
+        },
+    },
+    "CardOrderItem": {
+        "type": "object",
+        "required": ["holder_id", "name", "employee_number", "quantity"],
+        "properties": {
+            "holder_id": _nullable("integer", description="Null once the holder was removed."),
+            "name": {"type": "string"},
+            "name_kana": {"type": "string"},
+            "employee_number": {"type": "string"},
+            "department": {"type": "string"},
+            "title": {"type": "string"},
+            "quantity": {"type": "integer", "minimum": 1},
+        },
+    },
+    "CardOrderEvent": {
+        "type": "object",
+        "required": ["action", "from_state", "to_state", "at"],
+        "properties": {
+            "action": {"type": "string"},
+            "from_state": _nullable("string"),
+            "to_state": {"type": "string"},
+            "at": {"type": "string", "format": "date-time"},
+        },
+    },
+    "CardOrderDetail": {
+        "allOf": [
+            {"$ref": "#/components/schemas/CardOrder"},
+            {
+                "type": "object",
+                "required": ["items", "events"],
+                "properties": {
+                    "items": {"type": "array", "items": _ref("CardOrderItem")},
+                    "events": {"type": "array", "items": _ref("CardOrderEvent")},
+                },
+            },
+        ]
+    },
+    "CardOrderList": {
+        "allOf": [
+            {"$ref": "#/components/schemas/Page"},
+            {
+                "type": "object",
+                "required": ["orders"],
+                "properties": {"orders": {"type": "array", "items": _ref("CardOrder")}},
+            },
+        ]
+    },
     "QuoteBody": {
         "type": "object",
         "additionalProperties": False,
@@ -636,6 +783,18 @@ PARAMETERS: dict[str, Any] = {
         "required": True,
         "schema": {"type": "integer"},
     },
+    "HolderId": {
+        "name": "holder_id",
+        "in": "path",
+        "required": True,
+        "schema": {"type": "integer", "minimum": 1, "maximum": 2147483647},
+    },
+    "OrderId": {
+        "name": "order_id",
+        "in": "path",
+        "required": True,
+        "schema": {"type": "integer", "minimum": 1, "maximum": 2147483647},
+    },
     "ClaimId": {
         "name": "claim_id",
         "in": "path",
@@ -654,12 +813,15 @@ def _operation(
     *,
     body: str | None = None,
     errors: dict[str, Any] | None = None,
+    parameters: list[dict[str, Any]] | None = None,
 ) -> dict[str, Any]:
     operation: dict[str, Any] = {
         "operationId": operation_id,
         "summary": summary,
         "responses": {**responses, **_READ_ERRORS, **(errors or {})},
     }
+    if parameters:
+        operation["parameters"] = parameters
     if body is not None:
         operation["requestBody"] = {
             "required": True,
@@ -669,6 +831,20 @@ def _operation(
 
 
 CONTRACT = [{"$ref": "#/components/parameters/ContractId"}]
+PAGE = [
+    {
+        "name": "page",
+        "in": "query",
+        "required": False,
+        "schema": {"type": "integer", "minimum": 1, "maximum": 100000, "default": 1},
+    },
+    {
+        "name": "per_page",
+        "in": "query",
+        "required": False,
+        "schema": {"type": "integer", "minimum": 1, "maximum": 200, "default": 50},
+    },
+]
 REQUEST = [*CONTRACT, {"$ref": "#/components/parameters/RequestId"}]
 CLAIM = [*CONTRACT, {"$ref": "#/components/parameters/ClaimId"}]
 
@@ -821,6 +997,66 @@ PATHS: dict[str, Any] = {
         "parameters": CLAIM,
         "get": _operation("getClaim", "One claim.", {"200": _json(_ref("Claim"), "The claim.")}),
     },
+    "/card-holders": {
+        "get": _operation(
+            "listCardHolders",
+            "The organisation's card holders (its own administrators only), by page.",
+            {"200": _json(_ref("CardHolderList"), "The card holders.")},
+            parameters=PAGE,
+            errors={"400": _response("BadRequest"), "403": _response("Forbidden")},
+        ),
+    },
+    "/card-holders/{holder_id}": {
+        "parameters": [{"$ref": "#/components/parameters/HolderId"}],
+        "get": _operation(
+            "getCardHolder",
+            "One card holder.",
+            {"200": _json(_ref("CardHolder"), "The card holder.")},
+        ),
+    },
+    "/card-orders": {
+        "get": _operation(
+            "listCardOrders",
+            "ID card orders and where each is, newest first, by page: the organisation's "
+            "(administrators), those the agent placed, or every one (production staff).",
+            {"200": _json(_ref("CardOrderList"), "The orders.")},
+            parameters=[
+                *PAGE,
+                {
+                    "name": "state",
+                    "in": "query",
+                    "required": False,
+                    "schema": {"type": "string", "enum": [s.value for s in OrderState]},
+                },
+            ],
+            errors={"400": _response("BadRequest"), "403": _response("Forbidden")},
+        ),
+    },
+    "/card-orders/{order_id}": {
+        "parameters": [{"$ref": "#/components/parameters/OrderId"}],
+        "get": _operation(
+            "getCardOrder",
+            "One order with its cards and its history.",
+            {"200": _json(_ref("CardOrderDetail"), "The order.")},
+        ),
+    },
+    "/card-orders/{order_id}/cancel": {
+        "parameters": [{"$ref": "#/components/parameters/OrderId"}],
+        "post": _operation(
+            "cancelCardOrder",
+            "Cancel a confirmed order before it is accepted (the customer's administrators; "
+            "R-82). No body.",
+            {"200": _json(_ref("CardOrderDetail"), "The order, cancelled.")},
+            errors={
+                "403": _response("Forbidden"),
+                "409": _json(
+                    _ref("Error"),
+                    "not_cancellable: the order is not in its cancellation window (not yet "
+                    "confirmed, already accepted, or ended); the message says which.",
+                ),
+            },
+        ),
+    },
     "/openapi.json": {
         "get": {
             "operationId": "openapi",
@@ -845,7 +1081,8 @@ def document() -> dict[str, Any]:
             "version": "1",
             "description": (
                 "Contracts of IMAGE WORKS with their calendar, quotes and requests, usage, "
-                "the incidents that touched them and SLA claims. "
+                "the incidents that touched them and SLA claims; I-NET SERVICE's card holders "
+                "and ID card orders with their state, and cancelling an order in its window. "
                 "Authenticate with a personal API token: `Authorization: Bearer <token>`. "
                 "Messages are in the user's language unless Accept-Language asks for another "
                 "(ja, en). Dates are Tokyo business dates (R-01); instants carry their offset. "

@@ -292,3 +292,7 @@ def claim(contract_id: int, claim_id: int):
     actor = current_api_actor()
     found = get_claim_or_404(scope.contract_or_404(actor, contract_id), claim_id)
     return serialize.claim(found, actor=actor)
+
+
+# I-NET SERVICE's routes join this blueprint (cards.py imports `bp` from here).
+from portal.blueprints.api import cards  # noqa: E402, F401
