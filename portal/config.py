@@ -92,6 +92,9 @@ class Config:
         self.STRIPE_WEBHOOK_SECRET = env.get("PORTAL_STRIPE_WEBHOOK_SECRET", "")
         self.STRIPE_API_BASE = env.get("PORTAL_STRIPE_API_BASE", "")
 
+        # The largest request body read at all (413 beyond): an import of card holders' photos
+        # (a ZIP of at most 100 MB with its CSV) is the largest thing anyone sends.
+        self.MAX_CONTENT_LENGTH = 110 * 1024 * 1024
         # I-NET SERVICE photos (R-83): where they are stored. "database" (the default) keeps
         # them in the database, where a deletion is exact and atomic with its record.
         self.PHOTO_STORAGE = env.get("PORTAL_PHOTO_STORAGE", "database")

@@ -39,6 +39,9 @@ if TYPE_CHECKING:
 CHROMIUM = os.environ.get("PORTAL_CHROMIUM") or "/usr/bin/chromium"
 REQUIRE_BROWSER = os.environ.get("PORTAL_REQUIRE_BROWSER") == "1"
 CHROMIUM_ARGS = [
+    # A camera that needs no device and no prompt (the I-NET photo page's getUserMedia).
+    "--use-fake-device-for-media-stream",
+    "--use-fake-ui-for-media-stream",
     "--no-sandbox",
     "--disable-gpu",
     "--disable-quic",

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import re
 from html.parser import HTMLParser
 
@@ -12,7 +13,7 @@ from portal import create_app
 from portal.config import DEFAULT_SECRET_KEY
 from portal.extensions import db
 from portal.models import AuditEvent
-from tests.factories import PASSWORD, become, build_world, login
+from tests.factories import PASSWORD, become, build_world, login, sign_in, snapshot
 
 PRODUCTION = {
     "ENV_NAME": "production",
@@ -221,3 +222,17 @@ def test_the_audit_log_is_append_only_in_the_database(app, client, statement):
         db.session.rollback()
         after = [(e.id, e.action) for e in db.session.scalars(sa.select(AuditEvent))]
     assert after == before
+
+
+def test_a_body_larger_than_the_portal_accepts_is_refused_plainly(make_app):
+    """Nothing reads an oversized body: 413 with a page that says so, nothing stored."""
+    app = make_app(MAX_CONTENT_LENGTH=4096)
+    world = build_world(app)
+    client = app.test_client()
+    sign_in(app, client, world.emails["admin"])
+    before = snapshot(app)
+    big = {"csv": (io.BytesIO(b"x" * 10_000), "holders.csv")}
+    page = client.post("/id-cards/holders/import", data=big, content_type="multipart/form-data")
+    assert page.status_code == 413 and "text/html" in page.content_type
+    assert "4096" not in page.get_data(as_text=True)  # said in megabytes, as people read it
+    assert snapshot(app) == before

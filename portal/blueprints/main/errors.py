@@ -16,6 +16,7 @@ _CODES = {
     403: "forbidden",
     404: "not_found",
     405: "method_not_allowed",
+    413: "too_large",
     429: "too_many_requests",
 }
 
@@ -54,6 +55,17 @@ def register(app: Flask) -> None:
     @app.errorhandler(404)
     def not_found(error):
         return _page(404, _("Not found"), _("There is nothing here, or you may not see it."))
+
+    @app.errorhandler(413)
+    def too_large(error):
+        return _page(
+            413,
+            _("Too large"),
+            _(
+                "What was sent is larger than the portal accepts (at most %(mb)d MB at once).",
+                mb=app.config["MAX_CONTENT_LENGTH"] // (1024 * 1024),
+            ),
+        )
 
     @app.errorhandler(405)
     def method_not_allowed(error):

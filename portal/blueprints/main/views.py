@@ -124,12 +124,15 @@ def healthz():
 
 @bp.app_context_processor
 def _forms():
+    # Forms to render, never to read: formdata=None keeps them from parsing the request's body
+    # (which may be the reason an error page is shown, e.g. one too large to read: 413).
     return {
         # The page being read: this address for a GET; after a POST, the page the form was on.
         "language_form": LanguageForm(
+            formdata=None,
             next=readable_page(request.full_path.rstrip("?") if request.method == "GET" else None)
             or readable_page(_referrer_path())
-            or ""
+            or "",
         ),
-        "leave_form": LeaveForm(),
+        "leave_form": LeaveForm(formdata=None),
     }
