@@ -172,5 +172,24 @@ def send_mail(loop: bool, interval: float) -> None:
         time.sleep(interval)
 
 
+@portal_cli.command("delete-photos")
+@click.option("--quiet", is_flag=True, help="Print only the summary.")
+def delete_photos(quiet: bool) -> None:
+    """Scheduled (daily, after midnight Tokyo): delete the card holders' photos of I-NET
+    SERVICE registrations that ended a month ago or more, recording each deletion (R-83), and
+    public applications that expired more than a week ago. Safe to run twice, or twice at
+    once: each registration is claimed by one run."""
+    from portal.services.inet_retention import delete_expired_photos
+
+    today = clock.today()
+    summary = delete_expired_photos(today, progress=None if quiet else click.echo)
+    click.echo(
+        f"{today.isoformat()}: photos deleted {summary.photos} of "
+        f"{summary.registrations} ended registration(s); left to a concurrent run or "
+        f"registered again {summary.skipped}; expired applications deleted "
+        f"{summary.applications}."
+    )
+
+
 def register(app: Flask) -> None:
     app.cli.add_command(portal_cli)

@@ -60,6 +60,13 @@ class Config:
         self.LOGIN_RATE_LIMIT_PER_ACCOUNT = env.get(
             "PORTAL_LOGIN_LIMIT_PER_ACCOUNT", "10 per 10 minutes"
         )
+        # The public I-NET SERVICE application page (e-mails a link: a spam vector if unbounded).
+        self.INET_APPLICATION_RATE_LIMIT_PER_IP = env.get(
+            "PORTAL_INET_APPLICATION_LIMIT_PER_IP", "10 per hour"
+        )
+        self.INET_APPLICATION_RATE_LIMIT_PER_ADDRESS = env.get(
+            "PORTAL_INET_APPLICATION_LIMIT_PER_ADDRESS", "3 per hour"
+        )
 
         self.BABEL_DEFAULT_LOCALE = "ja"
         self.BABEL_DEFAULT_TIMEZONE = "Asia/Tokyo"

@@ -30,6 +30,7 @@ from portal.models import (
     OutboxEmail,
     PartnerAssignment,
     PartnerKind,
+    Service,
     SlaClaim,
     StaffRole,
     TermsVersion,
@@ -531,19 +532,28 @@ def get_notice_or_404(email_id: int, actor: Actor) -> OutboxEmail:
 
 
 def get_terms_version_or_404(version_id: int, actor: Actor) -> TermsVersion:
-    """A version of the terms of a service the actor's organisation has a live contract for.
+    """A version of the terms of a service the actor's organisation has a live contract for
+    (for I-NET SERVICE: an open registration, R-80).
 
     Versions belong to services, not organisations: a version of a service the organisation
     does not use answers 404, like a nonexistent one."""
     org_id = actor.organisation_id
-    version = db.session.scalar(
-        sa.select(TermsVersion).where(
-            TermsVersion.id == version_id,
-            TermsVersion.service_id.in_(
+    registered = sa.exists().where(
+        InetRegistration.organisation_id == org_id, InetRegistration.ended_at.is_(None)
+    )
+    in_use = sa.select(Service.id).where(
+        sa.or_(
+            Service.id.in_(
                 sa.select(Contract.service_id).where(
                     Contract.organisation_id == org_id, Contract.status == ContractStatus.ACTIVE
                 )
             ),
+            sa.and_(Service.code == "inet", registered),  # services.terms.INET_SERVICE_CODE
+        )
+    )
+    version = db.session.scalar(
+        sa.select(TermsVersion).where(
+            TermsVersion.id == version_id, TermsVersion.service_id.in_(in_use)
         )
     )
     if version is None or org_id is None:

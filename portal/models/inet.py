@@ -260,3 +260,26 @@ class PhotoDeletion(Base):
     reason: Mapped[str] = mapped_column(sa.String(30))  # retention, replaced, holder_removed
     deleted_at: Mapped[datetime] = mapped_column(default=now)
     deleted_by_id: Mapped[int | None] = mapped_column(sa.ForeignKey("users.id"))
+
+
+class CardImport(Base):
+    """A CSV of card holders (and a ZIP of their photos) uploaded for import, kept between
+    its preview and the import so that any app server can finish it (R-85: the organisation's
+    own data, deleted when imported or cancelled, and after 24 hours at the latest).
+
+    `consumed_at` is set by a conditional UPDATE when the import runs: an upload imports once,
+    whatever the double clicks and open tabs.
+    """
+
+    __tablename__ = "card_imports"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    organisation_id: Mapped[int] = mapped_column(sa.ForeignKey("organisations.id"), index=True)
+    created_by_id: Mapped[int] = mapped_column(sa.ForeignKey("users.id"))
+    created_at: Mapped[datetime] = mapped_column(default=now, index=True)
+    csv_name: Mapped[str] = mapped_column(sa.String(255), default="")
+    csv: Mapped[bytes] = mapped_column(sa.LargeBinary)
+    zip_name: Mapped[str] = mapped_column(sa.String(255), default="")
+    zip: Mapped[bytes | None] = mapped_column(sa.LargeBinary)
+    sha256: Mapped[str] = mapped_column(sa.String(64))  # of the CSV and the ZIP, as previewed
+    consumed_at: Mapped[datetime | None]

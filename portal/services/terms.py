@@ -27,6 +27,7 @@ from portal.models import (
     Contract,
     ContractStatus,
     CustomerRole,
+    InetRegistration,
     Organisation,
     Service,
     TermsConsent,
@@ -39,6 +40,8 @@ from portal.services import audit, mail
 from portal.services.errors import Conflict, NotAllowed, PortalError
 from portal.transaction import begin_writing
 
+# The I-NET SERVICE's code in the catalogue: its registrations count as live contracts.
+INET_SERVICE_CODE = "inet"
 # IW 19 and IN 16(1) say only that the customer is told "in advance" (事前に), with no number
 # of days, so a version may take effect at the earliest on the day after it is published.
 MINIMUM_NOTICE_DAYS = 1
@@ -49,9 +52,16 @@ PUBLISH_ATTEMPTS = 3
 
 
 def services_in_use(organisation_id: int) -> sa.Select[tuple[int]]:
-    """The services the organisation has a contract for that has not ended."""
-    return sa.select(Contract.service_id).where(
+    """The services the organisation has a contract for that has not ended, and I-NET SERVICE
+    while it has an open registration (R-80: the registration is its contract)."""
+    contracts = sa.select(Contract.service_id).where(
         Contract.organisation_id == organisation_id, Contract.status == ContractStatus.ACTIVE
+    )
+    registered = sa.exists().where(
+        InetRegistration.organisation_id == organisation_id, InetRegistration.ended_at.is_(None)
+    )
+    return sa.select(Service.id).where(
+        sa.or_(Service.id.in_(contracts), sa.and_(Service.code == INET_SERVICE_CODE, registered))
     )
 
 
@@ -341,10 +351,17 @@ def _normalise(text: str) -> str:
 
 
 def organisations_using(service_id: int) -> sa.Select[tuple[int]]:
-    return (
-        sa.select(Contract.organisation_id)
-        .where(Contract.service_id == service_id, Contract.status == ContractStatus.ACTIVE)
-        .distinct()
+    """Organisations with a live contract of the service; for I-NET SERVICE, those with an
+    open registration (R-80)."""
+    contracts = sa.select(Contract.organisation_id).where(
+        Contract.service_id == service_id, Contract.status == ContractStatus.ACTIVE
+    )
+    registered = sa.select(InetRegistration.organisation_id).where(
+        InetRegistration.ended_at.is_(None),
+        sa.exists().where(Service.id == service_id, Service.code == INET_SERVICE_CODE),
+    )
+    return sa.select(Organisation.id).where(
+        sa.or_(Organisation.id.in_(contracts), Organisation.id.in_(registered))
     )
 
 
@@ -370,6 +387,17 @@ def notify_published(version: TermsVersion) -> int:
         .order_by(User.id)
     ):
         administrators[organisation_id].append(email)
+    if version.service.code == INET_SERVICE_CODE:
+        # IN 16(1): an I-NET SERVICE registration names its application contact and
+        # operations manager; they are told too.
+        for organisation_id, *contacts in db.session.execute(
+            sa.select(
+                InetRegistration.organisation_id,
+                InetRegistration.application_contact_email,
+                InetRegistration.operations_manager_email,
+            ).where(InetRegistration.ended_at.is_(None))
+        ):
+            administrators[organisation_id].extend(contacts)
     mail.notify_many(
         (
             (
@@ -479,6 +507,22 @@ def record_deemed_consent(
         if consent_ is not None:
             made.append(consent_)
     return made
+
+
+def consent_on_application(
+    version: TermsVersion, *, organisation_id: int, user: User, actor: Actor | None, ip: str = ""
+) -> TermsConsent | None:
+    """R-60/R-80: an I-NET SERVICE application's consent to the version the applicant read,
+    for the organisation; None when it had consented to that version already (one consent per
+    version, whatever races)."""
+    return _insert_consent(
+        version,
+        ConsentKind.APPLICATION,
+        organisation_id=organisation_id,
+        user=user,
+        actor=actor,
+        ip=ip,
+    )
 
 
 def record_application_consent(

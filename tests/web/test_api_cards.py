@@ -62,9 +62,7 @@ def cards(app, world) -> dict[str, int]:
         agent = db.session.get(User, world.ids["sales_agent"])
         confirmed = add_card_order(registration, admin, holders[:2])
         accepted = add_card_order(registration, admin, holders[:1], state=OrderState.ACCEPTED)
-        by_agent = add_card_order(
-            registration, agent, holders[1:2], state=OrderState.SUBMITTED
-        )
+        by_agent = add_card_order(registration, agent, holders[1:2], state=OrderState.SUBMITTED)
         db.session.commit()
         return {
             "holder": holders[0].id,

@@ -57,6 +57,27 @@ CSRF_ACTOR = {
     "staff_sla.end_maintenance": "support",
     "staff_sla.review_claim": "billing",
     "staff_sla.paper_claim": "support",
+    # Issue 12: I-NET SERVICE.
+    "inet_public.apply": "anonymous",
+    "inet_public.verify": "anonymous",
+    "inet.apply": "admin",
+    "inet.contacts": "admin",
+    "inet.end": "admin",
+    "staff_inet.register": "support",
+    "staff_inet.cancel": "support",
+    "inet.new_holder": "admin",
+    "inet.edit_holder": "admin",
+    "inet.change_photo": "admin",
+    "inet.remove_holder": "admin",
+    "inet.import_holders": "admin",
+    "inet.run_import": "admin",
+    "inet.cancel_import": "admin",
+    "inet.new_order": "admin",
+    "inet.edit_order": "admin",
+    "inet.submit_order": "admin",
+    "inet.withdraw_order": "admin",
+    "inet.cancel_order": "admin",
+    "production.step": "production",
 }
 
 

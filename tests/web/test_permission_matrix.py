@@ -547,14 +547,16 @@ for _part in MATRIX_PARTS:
 
 def _refused(endpoint: str, actor: str) -> Expected:
     # an unknown link answers 404 to a signed-out browser; a signed-in one goes home.
-    if endpoint in ("auth.reset_password", "auth.accept_invitation"):
+    if endpoint in ("auth.reset_password", "auth.accept_invitation", "inet_public.verify"):
         return 404 if actor == "anonymous" else HOME
     if endpoint in FEEDS:
         return 404  # a wrong secret address is no address, signed in or not
     if actor == "anonymous":
         return LOGIN
     if actor == "support_viewing" and (
-        endpoint.startswith(("staff.", "billing.", "security.", "staff_sla."))
+        endpoint.startswith(
+            ("staff.", "billing.", "security.", "staff_sla.", "staff_inet.", "production.")
+        )
         or endpoint == "account.revoke_token"
     ):
         return 403
