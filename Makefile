@@ -25,8 +25,10 @@ mail: setup
 	$(FLASK) portal send-mail
 	@echo "E-mails written as .eml files under instance/mail/"
 
+# One worker per core (pytest-xdist); PYTEST_WORKERS=0 runs everything in this process.
+PYTEST_WORKERS ?= auto
 test: setup
-	$(BIN)/python -m pytest $(PYTEST_ARGS)
+	$(BIN)/python -m pytest -n $(PYTEST_WORKERS) $(PYTEST_ARGS)
 
 setup: $(STAMP) translations
 
@@ -41,7 +43,7 @@ translations: $(STAMP)
 	$(BIN)/pybabel -q compile -d portal/translations
 
 extract-messages: $(STAMP)
-	$(BIN)/pybabel extract -F babel.cfg -k _l -k lazy_gettext -o portal/translations/messages.pot .
+	$(BIN)/pybabel extract -F babel.cfg -k _l -k lazy_gettext -k lazy_pgettext:1c,2 -o portal/translations/messages.pot .
 	$(BIN)/pybabel update -i portal/translations/messages.pot -d portal/translations --no-fuzzy-matching --ignore-obsolete
 
 lint: $(STAMP)

@@ -42,6 +42,27 @@ BASE_CONFIG = {
 }
 
 
+def _worker_database(url: str) -> str:
+    """Under pytest-xdist each worker has a PostgreSQL database of its own (the given name with
+    the worker's id appended, created when missing), since each worker truncates after every
+    test; SQLite databases are per-test files already."""
+    worker = os.environ.get("PYTEST_XDIST_WORKER")
+    if not worker:
+        return url
+    parsed = sa.engine.make_url(url)
+    name = f"{parsed.database}_{worker}"
+    # CREATE DATABASE from the server's maintenance database, which always exists.
+    admin = sa.create_engine(parsed.set(database="postgres"), isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        found = conn.execute(
+            sa.text("SELECT 1 FROM pg_database WHERE datname = :name"), {"name": name}
+        ).scalar()
+        if not found:
+            conn.execute(sa.text(f'CREATE DATABASE "{name}"'))
+    admin.dispose()
+    return parsed.set(database=name).render_as_string(hide_password=False)
+
+
 def _migrate(url: str) -> None:
     from flask_migrate import upgrade
 
@@ -55,7 +76,7 @@ def _migrate(url: str) -> None:
 def database_template(tmp_path_factory: pytest.TempPathFactory) -> str:
     """A migrated database: a SQLite file to copy per test, or the PostgreSQL URL."""
     if PG_URL:
-        url = database_url(PG_URL)
+        url = _worker_database(database_url(PG_URL))
         engine = sa.create_engine(url, **PG_ENGINE_OPTIONS)
         with engine.begin() as conn:
             conn.execute(sa.text("DROP SCHEMA public CASCADE"))

@@ -27,6 +27,7 @@ import sqlalchemy as sa
 from flask_babel import force_locale
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
+from flask_babel import lazy_pgettext
 
 from portal.clock import TOKYO, clock
 from portal.domain.inet import (
@@ -76,7 +77,8 @@ PAGE_SIZE = 25
 
 STATE_NAMES: dict[OrderState, Any] = {
     OrderState.DRAFT: _l("Draft"),
-    OrderState.SUBMITTED: _l("Sent"),
+    # "Sent" is also a column of dates elsewhere (送信日時): the state has its own context.
+    OrderState.SUBMITTED: lazy_pgettext("order state", "Sent"),
     OrderState.CONFIRMED: _l("Confirmed"),
     OrderState.ACCEPTED: _l("Accepted"),
     OrderState.IN_PRODUCTION: _l("In production"),

@@ -16,8 +16,10 @@ from sqlalchemy.orm import selectinload
 
 from portal.domain import deadlines as rules
 from portal.domain import sla
+from portal.domain.inet import OrderState
 from portal.extensions import db
 from portal.models import (
+    CardHolder,
     ClaimStatus,
     Contract,
     ContractRequest,
@@ -38,13 +40,17 @@ from portal.models import (
 )
 from portal.permissions import (
     Actor,
+    can_manage_card_holders,
     can_see_claims,
     can_see_fees,
+    can_see_inet,
     can_see_invoices,
+    card_orders_visible,
     clients_of,
     contracts_visible,
+    has_inet,
 )
-from portal.services import claims, incidents, invoicing, requests, terms
+from portal.services import claims, incidents, inet_registrations, invoicing, requests, terms
 from portal.services.incidents import IncidentView
 
 NEAR_CAPACITY_PERCENT = 90  # R-15: usage this close to the capacity is worth a look
@@ -86,6 +92,28 @@ class ClaimItem:
 
 
 @dataclass
+@dataclass(frozen=True)
+class IdCardItems:
+    """I-NET SERVICE on the customer's home page (R-81..R-83): what waits on the customer."""
+
+    drafts: int  # put together but not sent
+    cancellable: int  # confirmed: can still be cancelled until accepted (R-82)
+    under_way: int  # sent, accepted, in production or shipped: cards coming
+    without_photo: int | None  # holders a card cannot be made for; None: not the actor's to see
+    photos_delete_on: date | None  # R-83: the registration ended, photos go on this day
+
+    @property
+    def anything(self) -> bool:
+        return bool(
+            self.drafts
+            or self.cancellable
+            or self.under_way
+            or self.without_photo
+            or self.photos_delete_on
+        )
+
+
+@dataclass(frozen=True)
 class CustomerHome:
     organisation: Organisation
     invoices: list[InvoiceItem] | None  # None: the actor may not see invoices (R-71)
@@ -94,6 +122,7 @@ class CustomerHome:
     usage: list[UsageItem]
     incidents: list[IncidentView]  # open ones
     claims: list[ClaimItem] | None  # None: the actor may not see compensation (R-52, R-71)
+    id_cards: IdCardItems | None = None  # None: no I-NET SERVICE here, or not the actor's
 
     @property
     def amount_due(self) -> int:
@@ -120,6 +149,7 @@ class CustomerHome:
             or self.usage
             or self.incidents
             or self.claims
+            or (self.id_cards is not None and self.id_cards.anything)
         )
 
 
@@ -199,6 +229,54 @@ def for_customer(
         usage=_usage(contracts),
         incidents=[v for v in views if v.is_open],
         claims=_claimable(views, now, today) if can_see_claims(actor) else None,
+        id_cards=_id_cards(actor),
+    )
+
+
+def _id_cards(actor: Actor) -> IdCardItems | None:
+    """Orders by where they are (the actor's, R-85) and holders without a photo (for those who
+    see holders), in one statement; None when the organisation has no I-NET SERVICE."""
+    organisation_id = actor.organisation_id
+    if organisation_id is None or not can_see_inet(actor):
+        return None
+    delete_on = inet_registrations.photos_delete_on(organisation_id)
+    if not has_inet(actor) and delete_on is None:
+        return None
+    orders = card_orders_visible(actor).subquery()
+
+    def orders_in(*states: OrderState) -> sa.ScalarSelect[int]:
+        return (
+            sa.select(sa.func.count())
+            .select_from(orders)
+            .where(orders.c.state.in_([s.value for s in states]))
+            .scalar_subquery()
+        )
+
+    without_photo = (
+        sa.select(sa.func.count())
+        .select_from(CardHolder)
+        .where(CardHolder.organisation_id == organisation_id, CardHolder.photo_key.is_(None))
+        .scalar_subquery()
+    )
+    row = db.session.execute(
+        sa.select(
+            orders_in(OrderState.DRAFT),
+            orders_in(OrderState.CONFIRMED),
+            orders_in(
+                OrderState.SUBMITTED,
+                OrderState.ACCEPTED,
+                OrderState.IN_PRODUCTION,
+                OrderState.SHIPPED,
+            ),
+            without_photo,
+        )
+    ).one()
+    return IdCardItems(
+        drafts=row[0],
+        cancellable=row[1],
+        under_way=row[2],
+        without_photo=row[3] if can_manage_card_holders(actor) else None,
+        photos_delete_on=delete_on,
     )
 
 

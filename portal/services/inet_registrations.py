@@ -25,6 +25,7 @@ from typing import Any
 import sqlalchemy as sa
 from email_validator import EmailNotValidError, validate_email
 from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import joinedload
 
@@ -158,25 +159,26 @@ def terms_state(organisation_id: int, today: date) -> TermsState:
     return TermsState(version, consent)
 
 
-def channel_name(channel: RegistrationChannel) -> str:
-    """How the registration came in, in the reader's language."""
-    names = {
-        RegistrationChannel.PUBLIC: _("Public application"),
-        RegistrationChannel.STAFF: _("Registered by the provider"),
-        RegistrationChannel.AGENT: _("Applied by a sales agent or agency"),
-        RegistrationChannel.CUSTOMER: _("Applied in the portal"),
-    }
-    return names[RegistrationChannel(channel)]
+# Lazy: a name put into an e-mail is rendered in the recipient's language, not the sender's.
+CHANNEL_NAMES: dict[RegistrationChannel, Any] = {
+    RegistrationChannel.PUBLIC: _l("Public application"),
+    RegistrationChannel.STAFF: _l("Registered by the provider"),
+    RegistrationChannel.AGENT: _l("Applied by a sales agent or agency"),
+    RegistrationChannel.CUSTOMER: _l("Applied in the portal"),
+}
+END_REASON_NAMES: dict[RegistrationEnd, Any] = {
+    RegistrationEnd.WITHDRAWN: _l("Ended by the customer"),
+    RegistrationEnd.DORMANT: _l("Cancelled after three years without use"),
+}
 
 
-def end_reason_name(reason: RegistrationEnd | None) -> str:
-    if reason is None:
-        return ""
-    names = {
-        RegistrationEnd.WITHDRAWN: _("Ended by the customer"),
-        RegistrationEnd.DORMANT: _("Cancelled after three years without use"),
-    }
-    return names[RegistrationEnd(reason)]
+def channel_name(channel: RegistrationChannel) -> Any:
+    """How the registration came in, in the reader's language (a lazy string)."""
+    return CHANNEL_NAMES[RegistrationChannel(channel)]
+
+
+def end_reason_name(reason: RegistrationEnd | None) -> Any:
+    return "" if reason is None else END_REASON_NAMES[RegistrationEnd(reason)]
 
 
 # --- contacts (IN 16) ------------------------------------------------------------------------

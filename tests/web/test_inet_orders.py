@@ -268,7 +268,7 @@ def test_a_sent_order_is_withdrawn_after_a_confirmation_until_it_is_confirmed(sh
         for e in rows(shared.app, OutboxEmail, kind="card_order_withdrawn")
         if f"IC-{order_id:06d}" in e.subject
     }
-    assert "withdrawn" in notice
+    assert "取り下げ" in notice  # in the organisation's language (Japanese)
 
     confirmed = _order(shared, OrderState.CONFIRMED)
     refused = admin.get(f"/id-cards/orders/{confirmed}/withdraw")

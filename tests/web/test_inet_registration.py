@@ -10,6 +10,7 @@ from html import unescape
 
 import pytest
 import sqlalchemy as sa
+from flask_babel import force_locale
 
 from portal.clock import TOKYO, clock
 from portal.domain.inet import OrderState
@@ -104,7 +105,8 @@ def register(app, organisation_id: int, **values) -> int:
 
 
 def refusal_of(app, organisation_id: int) -> str | None:
-    with app.test_request_context():
+    """The refusal as an English reader reads it."""
+    with app.test_request_context(), force_locale("en"):
         return inet_registrations.ordering_refusal(organisation_id, clock.today())
 
 
@@ -419,7 +421,7 @@ def test_support_staff_register_an_organisation_after_a_confirmation(app, world)
         for n in rows(app, OutboxEmail, kind="inet_registration_registered")
         if n.to_address == "admin@beta.example"
     ]
-    assert "consent" in notice.body
+    assert "同意" in notice.body  # the organisation reads Japanese: it is asked to consent
     # Registered: a second registration is refused.
     assert support.post(url, data={**CONTACTS, "confirmed": "yes"}).status_code == 409
 
@@ -472,7 +474,7 @@ def test_the_dormant_list_and_cancelling_a_dormant_registration(app, world):
     assert cancelled.photos_delete_on == date(2027, 4, 1)
     notices = rows(app, OutboxEmail, kind="inet_registration_cancelled")
     assert notices and all(n.is_notice and n.organisation_id == world.org_b for n in notices)
-    assert all("register again" in n.body for n in notices)
+    assert all("再登録" in n.body for n in notices)  # in Japanese: "you can register again"
     assert rows(app, AuditEvent, action="inet_registration_cancelled_dormant")
     # Listed as ended now; and a second cancellation finds nothing to cancel.
     assert "Beta K.K." in page_text(support.get("/staff/i-net/registrations?state=ended"))
