@@ -113,19 +113,41 @@ class Config:
         return {k: v for k, v in vars(self).items() if k.isupper()}
 
 
+# The environments the portal knows. Anything else (a typo, "Production", "prod") refuses to
+# start rather than run as development with its laptop defaults (fail closed, issue 13).
+ENVIRONMENTS = ("development", "production")
+# A secret of 32 characters drawn from fewer than this many different ones is not random
+# (32 identical characters, "abab…"): a hex token of 32 has about 14.
+MIN_SECRET_DISTINCT = 10
+
+
 def check_production(config: Mapping[str, Any]) -> None:
-    """Refuse to start in production with settings that are only safe on a laptop."""
+    """Refuse to start with an unknown environment, or in production with settings that are
+    only safe on a laptop."""
+    if config["ENV_NAME"] not in ENVIRONMENTS:
+        raise RuntimeError(
+            f"Refusing to start: PORTAL_ENV={config['ENV_NAME']!r} is not one of "
+            + ", ".join(ENVIRONMENTS)
+        )
     if config["ENV_NAME"] != "production":
         return
     problems = []
     if config.get("PHOTO_STORAGE", "database") != "database":
         problems.append("PORTAL_PHOTO_STORAGE: only 'database' is available")
     secret = config["SECRET_KEY"]
-    if not secret or secret == DEFAULT_SECRET_KEY or len(secret) < 32:
+    if (
+        not secret
+        or secret == DEFAULT_SECRET_KEY
+        or len(secret) < 32
+        or len(set(secret)) < MIN_SECRET_DISTINCT
+    ):
         problems.append("PORTAL_SECRET_KEY must be set to a random value of 32+ characters")
     if config["CLOCK_NOW"]:
         problems.append("PORTAL_CLOCK_NOW must not be set in production")
-    if str(config["RATELIMIT_STORAGE_URI"]).startswith("memory://"):
+    if not config.get("RATELIMIT_ENABLED", True):
+        problems.append("PORTAL_RATELIMIT_ENABLED must not be turned off in production")
+    storage = str(config["RATELIMIT_STORAGE_URI"] or "").strip()
+    if not storage or storage.startswith("memory://"):
         problems.append("PORTAL_RATELIMIT_STORAGE_URL must name a shared store (e.g. redis://...)")
     if config["SQLALCHEMY_DATABASE_URI"].startswith("sqlite"):
         problems.append("PORTAL_DATABASE_URL must point at PostgreSQL in production")

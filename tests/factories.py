@@ -528,3 +528,25 @@ def add_card_order(
     db.session.add(order)
     db.session.flush()
     return order
+
+
+def quote_form(
+    app: Flask,
+    contract_id: int,
+    kind: str = "cancellation",
+    on: str = "2027-04-20",
+    plan: int | None = None,
+) -> dict[str, object]:
+    """The confirm form of a quote as its page sends it: the choice and the quote's fingerprint
+    (R-32; never the total, R-71). Made with the portal's own quote of that choice now."""
+    from portal.domain.quotes import Quote
+    from portal.models import Contract
+    from portal.services import requests as request_service
+
+    with app.test_request_context():
+        contract = db.session.get(Contract, contract_id)
+        choice = request_service.parse_choice(kind, str(plan or ""), on)
+        quote = request_service.make_quote(contract, choice)
+        assert isinstance(quote, Quote), quote
+        fingerprint = request_service.quote_fingerprint(quote)
+    return {"kind": kind, "on": on, "plan": plan or "", "quote": fingerprint}

@@ -6,11 +6,15 @@ customer saw, who sent it (and the agent who acted, R-71), when and from where.
 
 from __future__ import annotations
 
+import hashlib
+import hmac
+import json
 from dataclasses import dataclass
 from datetime import date, timedelta
 from typing import Any
 
 import sqlalchemy as sa
+from flask import current_app
 from flask_babel import force_locale
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
@@ -268,6 +272,21 @@ def make_quote(
         plan_id=choice.plan_id,
         effective_on=choice.on,
     )
+
+
+def quote_fingerprint(quote: Quote) -> str:
+    """R-32/R-71: what the confirm form carries instead of the quote's total: an HMAC of the
+    whole quote (dates, months, charges, tax, total) under the portal's secret. The confirm
+    step recomputes the quote and compares fingerprints, so a quote that changed since it was
+    shown is shown again, and nothing in the page (hidden fields included) is an amount an
+    agency may not see."""
+    canonical = json.dumps(quote.to_json(), sort_keys=True, default=str, separators=(",", ":"))
+    key = str(current_app.config["SECRET_KEY"]).encode()
+    return hmac.new(key, b"quote:" + canonical.encode(), hashlib.sha256).hexdigest()[:40]
+
+
+def same_quote(quote: Quote, fingerprint: str | None) -> bool:
+    return hmac.compare_digest(quote_fingerprint(quote), (fingerprint or "")[:64])
 
 
 def applies_on(kind: RequestKind, effective_on: date) -> date:

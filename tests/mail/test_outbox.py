@@ -14,11 +14,10 @@ from portal import mailer
 from portal.clock import clock
 from portal.extensions import db
 from portal.models import ContractRequest, Organisation, OutboxEmail
-from tests.factories import build_world, rows, signed_in_client
+from tests.factories import build_world, quote_form, rows, signed_in_client
 from tests.smtp_server import SmtpSink
 
 # W-2: cancellation at the 2027-04-20 month end, notified on 2027-03-01 (the fixed clock).
-CANCELLATION = {"kind": "cancellation", "on": "2027-04-20", "total": "385000"}
 
 
 @pytest.fixture
@@ -41,7 +40,9 @@ def _deliver(app) -> mailer.Delivery:
 def _cancel(app, world) -> list[OutboxEmail]:
     """A customer administrator confirms W-2's cancellation: the change that causes e-mail."""
     admin = signed_in_client(app, world.emails["admin"])
-    response = admin.post(f"/contracts/{world.contract_a}/requests", data=CANCELLATION)
+    response = admin.post(
+        f"/contracts/{world.contract_a}/requests", data=quote_form(app, world.contract_a)
+    )
     assert response.status_code == 302, response.get_data(as_text=True)
     return rows(app, OutboxEmail)
 
@@ -57,7 +58,10 @@ def test_r61_e_mail_is_written_with_the_change_and_not_without_it(make_app, smtp
     assert all(e.sent_at is None and e.attempts == 0 for e in emails)
     # A refused change (a second request while one is pending) writes no e-mail.
     admin = signed_in_client(app, world.emails["admin"])
-    response = admin.post(f"/contracts/{world.contract_a}/requests", data=CANCELLATION)
+    response = admin.post(
+        f"/contracts/{world.contract_a}/requests",
+        data={"kind": "cancellation", "on": "2027-04-20", "quote": "the quote shown before"},
+    )
     assert response.status_code in (409, 422)
     assert len(rows(app, OutboxEmail)) == len(emails)
     assert request.id == rows(app, ContractRequest)[0].id

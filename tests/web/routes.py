@@ -39,7 +39,11 @@ def post_data(endpoint: str, world: World, actor: str, *, org: str = "a") -> dic
         ),
         "staff.view_as": {"as_user_id": as_user, "reason": VIEW_AS_REASON},
         # W-2 on either organisation's W-1 contract (the clock is at 2027-03-01).
-        "contracts.confirm": {"kind": "cancellation", "on": "2027-04-20", "total": "385000"},
+        "contracts.confirm": {
+            "kind": "cancellation",
+            "on": "2027-04-20",
+            "quote": world.ids.get(f"quote_{org}", ""),
+        },
         "contracts.withdraw": {"confirmed": "yes"},  # as the confirmation page sends it
         "staff.record_usage": {"used_gb": "12.5", "measured_at": "2027-02-01T09:00"},
         "account.tokens": {"name": f"matrix {actor}"},
@@ -341,6 +345,11 @@ def route_ids(app: Flask, world: World, endpoint: str, *, org: str = "a") -> dic
         ids["feed_token"] = feed_token(app, ids["organisation_id"])
     if endpoint == "sla.file_claim":
         sla_incident(app, world, org, open_=True)
+    if endpoint == "contracts.confirm":
+        # The fingerprint of the W-2 cancellation quote the page showed, per contract.
+        from tests.factories import quote_form
+
+        world.ids[f"quote_{org}"] = quote_form(app, contract_id)["quote"]
     if "holder_id" in arguments:
         ids["holder_id"] = inet_world(app, world, org)["holder"]
     if "order_id" in arguments:

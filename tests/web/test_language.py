@@ -57,7 +57,7 @@ def test_after_a_post_the_switch_offers_the_page_the_form_was_on(shared, admin):
     form_page = f"http://localhost/contracts/{contract}/end"
     refused = admin.post(
         f"/contracts/{contract}/requests",
-        data={"kind": "cancellation", "on": "2000-01-01", "total": "0"},
+        data={"kind": "cancellation", "on": "2000-01-01", "quote": "stale"},
         headers={"Referer": form_page},
     )
     assert refused.status_code >= 400

@@ -15,7 +15,14 @@ from portal.extensions import db
 from portal.models import Organisation, OutboxEmail
 from portal.services import mail
 from portal.services.information import FieldChange
-from tests.factories import build_world, enter_client, rows, signed_in_client, view_as
+from tests.factories import (
+    build_world,
+    enter_client,
+    quote_form,
+    rows,
+    signed_in_client,
+    view_as,
+)
 
 
 @pytest.fixture
@@ -86,7 +93,7 @@ def test_r61_notices_that_start_change_or_end_a_contract_are_marked(app, world, 
     information = write_notice(app, world.org_a)
     response = admin.post(
         f"/contracts/{world.contract_a}/requests",
-        data={"kind": "cancellation", "on": "2027-04-20", "total": "385000"},
+        data=quote_form(app, world.contract_a),
     )
     assert response.status_code == 302
     (request_notice, *_) = rows(app, OutboxEmail, kind="request_submitted")

@@ -379,7 +379,7 @@ def test_withdrawal_is_refused_on_the_effective_date(app, admin, world):
     ],
 )
 def test_bad_requests_are_refused_and_store_nothing(app, admin, world, data, message):
-    data = {"plan": str(world.ids["plan_large"]), "total": "0", **data}
+    data = {"plan": str(world.ids["plan_large"]), "quote": "stale", **data}
     before = row_counts(app)
     response = admin.post(f"/contracts/{world.contract_a}/requests", data=data)
     assert response.status_code == 422
@@ -393,7 +393,7 @@ def test_plans_not_sold_or_of_another_service_are_refused(app, admin, world):
     for plan_id, message in ((retired, "no longer sold"), (987_654, "not offered")):
         response = admin.post(
             f"/contracts/{world.contract_a}/requests",
-            data={"kind": "upgrade", "plan": plan_id, "on": "2027-04-01", "total": "0"},
+            data={"kind": "upgrade", "plan": plan_id, "on": "2027-04-01", "quote": "stale"},
         )
         assert response.status_code == 422
         assert message in _text(response)
@@ -408,7 +408,7 @@ def test_a_request_on_an_ended_contract_is_refused(app, admin, world):
     before = row_counts(app)
     response = admin.post(
         f"/contracts/{world.contract_a}/requests",
-        data={"kind": "cancellation", "on": "2027-04-20", "total": "0"},
+        data={"kind": "cancellation", "on": "2027-04-20", "quote": "stale"},
     )
     assert response.status_code == 422
     assert "ended on" in _text(response)
@@ -417,7 +417,7 @@ def test_a_request_on_an_ended_contract_is_refused(app, admin, world):
 
 def test_a_quote_that_changed_is_shown_again(app, admin, world):
     page = _text(admin.get(f"/contracts/{world.contract_a}/end"))
-    response = _confirm(admin, world.contract_a, page, total="1")
+    response = _confirm(admin, world.contract_a, page, quote="a quote shown before a change")
     assert response.status_code == 409
     assert "has changed" in _text(response)
     assert rows(app, ContractRequest) == []
@@ -434,7 +434,7 @@ def test_members_see_the_quote_but_cannot_confirm(app, world):
     assert 'data-testid="may-not-confirm"' in page
     response = member.post(
         f"/contracts/{world.contract_a}/requests",
-        data={"kind": "cancellation", "on": "2027-04-20", "total": "385000"},
+        data={"kind": "cancellation", "on": "2027-04-20", "quote": "stale"},
     )
     assert response.status_code == 403
     assert rows(app, ContractRequest) == []
@@ -447,7 +447,7 @@ def test_staff_viewing_as_the_customer_see_quotes_but_cannot_confirm_or_withdraw
     assert 'data-testid="quote"' in quote and 'data-testid="confirm-form"' not in quote
     refused = staff.post(
         f"/contracts/{world.contract_a}/requests",
-        data={"kind": "cancellation", "on": "2027-04-20", "total": "385000"},
+        data={"kind": "cancellation", "on": "2027-04-20", "quote": "stale"},
     )
     assert refused.status_code == 403
     admin = signed_in_client(app, world.emails["admin"])
@@ -645,7 +645,7 @@ def test_a_contract_ending_within_30_days_explains_why_no_date_is_possible(app, 
         assert f'href="/contracts/{agency}/renew" data-testid="dead-end-renew"' in page
     refused = admin.post(
         f"/contracts/{agency}/requests",
-        data={"kind": "cancellation", "on": "2027-06-20", "total": "0"},
+        data={"kind": "cancellation", "on": "2027-06-20", "quote": "stale"},
     )
     assert refused.status_code == 422
     assert "unless its renewal is applied for" in _text(refused)
@@ -733,3 +733,21 @@ def test_customer_pages_of_requests_print_no_rule_id(app, admin, world):
     for path in (location, f"{location}/withdraw", f"/contracts/{world.contract_a}"):
         page = _text(admin.get(path))
         assert not RULE_ID.search(page), (path, RULE_ID.search(page))
+
+
+@pytest.mark.parametrize("htmx", [False, True], ids=["page", "fragment"])
+def test_an_agency_finds_no_amount_anywhere_in_the_quote_it_confirms(app, world, htmx):
+    """R-71, issue 13: W-3's upgrade quote (¥60,500) for an agency: neither the page nor its
+    htmx fragment carries an amount, not even in the confirm form's hidden fields, which send
+    the quote's fingerprint instead; confirming it still works (R-32)."""
+    _at(date(2027, 1, 5))
+    agent = signed_in_client(app, world.emails["agency_agent"])
+    enter_client(agent, world.org_a)
+    url = f"/contracts/{world.contract_a}/change?plan={world.ids['plan_large']}&on=2027-01-15"
+    page = _text(agent.get(url, headers={"HX-Request": "true"} if htmx else {}))
+    assert 'data-testid="confirm-form"' in page
+    for amount in ("60500", "60,500", "55000", "55,000", "50000", "50,000", "100000", "5000"):
+        assert amount not in page, amount
+    assert 'name="total"' not in page and 'name="quote"' in page
+    assert _confirm(agent, world.contract_a, page).status_code == 302
+    assert rows(app, ContractRequest)[0].kind == "upgrade"

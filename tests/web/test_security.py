@@ -163,11 +163,29 @@ def test_session_cookie_is_secure_when_configured(make_app):
         ({"SESSION_COOKIE_SECURE": False}, "PORTAL_SECURE_COOKIES"),
         ({"MAIL_TRANSPORT": "file"}, "PORTAL_MAIL_TRANSPORT"),
         ({"BASE_URL": "http://127.0.0.1:5000"}, "PORTAL_BASE_URL"),
+        # Issue 13: fail closed.
+        ({"SECRET_KEY": "x" * 48}, "PORTAL_SECRET_KEY"),
+        ({"SECRET_KEY": "ab" * 24}, "PORTAL_SECRET_KEY"),
+        ({"RATELIMIT_STORAGE_URI": ""}, "PORTAL_RATELIMIT_STORAGE_URL"),
+        ({"RATELIMIT_ENABLED": False}, "PORTAL_RATELIMIT_ENABLED"),
     ],
 )
 def test_production_refuses_settings_only_safe_on_a_laptop(override, complaint):
     with pytest.raises(RuntimeError, match=complaint):
         create_app({**PRODUCTION, **override})
+
+
+@pytest.mark.parametrize("name", ["Production", "prod", "staging", ""])
+def test_an_unknown_environment_refuses_to_start(monkeypatch, name):
+    """Issue 13: PORTAL_ENV=Production ran as development (default secret, no Secure cookie,
+    file mail); an unknown name now stops the portal at once."""
+    monkeypatch.setenv("PORTAL_ENV", name)
+    with pytest.raises(RuntimeError, match="PORTAL_ENV"):
+        create_app()
+
+
+def test_a_hex_secret_of_32_characters_is_random_enough():
+    assert create_app({**PRODUCTION, "SECRET_KEY": "9f86d081884c7d659a2feaa0c55ad015"})
 
 
 def test_production_refuses_the_default_secret():

@@ -3,12 +3,13 @@ from wtforms import HiddenField
 
 
 class ConfirmRequestForm(FlaskForm):
-    """The choice the quote was made for, and its total, sent back to confirm (R-32)."""
+    """The choice the quote was made for, and the quote's fingerprint, sent back to confirm
+    (R-32). Never the total: an agency must not find an amount even in a hidden field (R-71)."""
 
     kind = HiddenField()
     plan = HiddenField()
     on = HiddenField()
-    total = HiddenField()
+    quote = HiddenField()
 
 
 class WithdrawForm(FlaskForm):

@@ -221,7 +221,7 @@ def _request_page(contract_id: int, purpose: Purpose, *, status: int = 200, erro
             kind=quote.kind.value,
             plan=quote.target_plan_id or "",
             on=quote.effective_on.isoformat(),
-            total=quote.total,
+            quote=request_service.quote_fingerprint(quote),
         )
     context = {
         "contract": contract,
@@ -301,7 +301,7 @@ def confirm(contract_id: int):
         )
     # what is confirmed is what was shown; a quote that changed meanwhile is shown again.
     current = request_service.make_quote(contract, parsed)
-    if isinstance(current, Quote) and str(current.total) != (form.total.data or ""):
+    if isinstance(current, Quote) and not request_service.same_quote(current, form.quote.data):
         return _request_page(
             contract_id,
             purpose,
