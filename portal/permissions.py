@@ -157,7 +157,9 @@ def can_see_invoices(actor: Actor) -> bool:
     organisation = actor.organisation
     if organisation is None or not can_see_fees(actor):
         return False
-    if is_agent(actor) or actor.is_staff_view or is_customer_admin(actor):
+    # Staff viewing as a customer see what that user sees (R-72): a member's view has no
+    # invoices unless members may see them (issue 13).
+    if is_agent(actor) or actor.customer_role == CustomerRole.ADMINISTRATOR:
         return True
     return actor.customer_role == CustomerRole.MEMBER and organisation.members_see_invoices
 
@@ -231,7 +233,7 @@ def can_see_notices(actor: Actor) -> bool:
     and staff viewing as the customer; never agencies, as notices carry fees (R-71)."""
     if not can_use_customer_portal(actor) or not can_see_fees(actor):
         return False
-    return is_agent(actor) or actor.is_staff_view or is_customer_admin(actor)
+    return is_agent(actor) or actor.customer_role == CustomerRole.ADMINISTRATOR
 
 
 def can_publish_terms(actor: Actor) -> bool:
@@ -265,7 +267,8 @@ def can_see_users(actor: Actor) -> bool:
     customer (R-72); members and agents do not (agents act for clients, not on their users)."""
     if not can_use_customer_portal(actor):
         return False
-    return is_customer_admin(actor) or actor.is_staff_view
+    # Staff viewing as a member see what the member sees: no users (R-72, issue 13).
+    return actor.customer_role == CustomerRole.ADMINISTRATOR
 
 
 def can_manage_users(actor: Actor) -> bool:

@@ -268,8 +268,16 @@ def invite(
     if not can_manage_users(actor):
         raise NotAllowed(_("Only the organisation's administrators manage its users."))
     address = normalise_email(email)
-    if db.session.scalar(sa.select(User.id).where(User.email == address)) is not None:
+    holder = db.session.scalar(sa.select(User.organisation_id).where(User.email == address))
+    if holder is not None and holder == actor.organisation_id:
         raise PortalError(_("A user with this e-mail address already exists."), field="email")
+    if db.session.scalar(sa.select(User.id).where(User.email == address)) is not None:
+        # Whose the address is (another customer's, an agent's, the provider's) is not this
+        # administrator's to learn (issue 13): one answer for every address not usable here.
+        raise PortalError(
+            _("This address cannot be used for a new user. Ask the person for another one."),
+            field="email",
+        )
     user = User(
         email=address,
         name=name.strip(),

@@ -14,6 +14,7 @@ from portal.models import ApiToken, User
 from portal.permissions import Actor, can_manage_api_tokens
 from portal.services import audit
 from portal.services.errors import NotAllowed, PortalError
+from portal.transaction import begin_writing
 
 TOKEN_PREFIX = "ptk_"  # noqa: S105 (a marker, not a secret)
 MAX_ACTIVE_TOKENS = 10
@@ -41,8 +42,17 @@ def create(actor: Actor, name: str, *, ip: str) -> tuple[ApiToken, str]:
         raise PortalError(
             _("Name the token in 1 to %(max)d characters.", max=MAX_NAME_LENGTH), field="name"
         )
-    active = [t for t in tokens_of(actor.user) if t.revoked_at is None]
-    if len(active) >= MAX_ACTIVE_TOKENS:
+    # The cap holds under concurrency: creations for one user take turns (the user's row is
+    # locked on PostgreSQL; SQLite's write lock is taken up front), and each counts what the
+    # ones before it committed.
+    begin_writing()
+    db.session.execute(sa.select(User.id).where(User.id == actor.user.id).with_for_update())
+    active = db.session.scalar(
+        sa.select(sa.func.count())
+        .select_from(ApiToken)
+        .where(ApiToken.user_id == actor.user.id, ApiToken.revoked_at.is_(None))
+    )
+    if active >= MAX_ACTIVE_TOKENS:
         raise PortalError(
             _("You have %(max)d active tokens; revoke one first.", max=MAX_ACTIVE_TOKENS),
             field="name",

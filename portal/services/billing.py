@@ -36,6 +36,7 @@ from portal.models import (
 from portal.permissions import Actor, can_change_provider_settings, can_manage_billing
 from portal.services import audit, invoicing, mail
 from portal.services.errors import Conflict, NotAllowed, PortalError
+from portal.spreadsheet import safe_cell
 from portal.transaction import begin_writing
 
 PER_PAGE = 100
@@ -171,7 +172,7 @@ def csv_header(rates: list[int]) -> list[str]:
 
 def _cell_text(text: str) -> str:
     """A name that Excel would read as a formula is kept as text (CSV injection)."""
-    return f"'{text}" if text[:1] in ("=", "+", "-", "@", "\t", "\r") else text
+    return str(safe_cell(text))
 
 
 def _csv_row(invoice: Invoice, rates: list[int]) -> list[object]:

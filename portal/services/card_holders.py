@@ -29,6 +29,7 @@ from portal.services import audit
 from portal.services.errors import Conflict, NotAllowed
 from portal.services.inet_registrations import open_registration
 from portal.services.photo_storage import Photo, storage
+from portal.spreadsheet import starts_like_a_formula
 from portal.transaction import begin_writing
 
 # --- the text of a holder ------------------------------------------------------------------
@@ -43,8 +44,6 @@ FIELDS: dict[str, tuple[object, int, bool]] = {
 }
 
 _HALF_WIDTH_KANA = re.compile("[\uff61-\uff9f]+")
-# A spreadsheet runs a cell that starts with one of these as a formula (CSV injection).
-_FORMULA_START = tuple("=+-@＝＋－＠")
 
 
 def normalise(field: str, value: str) -> str:
@@ -60,7 +59,7 @@ def normalise(field: str, value: str) -> str:
 def text_problem(field: str, value: str) -> str | None:
     """Why a value (as typed) cannot be stored in `field`, or None."""
     label, max_length, required = FIELDS[field]
-    if value.lstrip(" \t\u3000").startswith(_FORMULA_START):
+    if starts_like_a_formula(value.lstrip("\t")):
         return _(
             "%(field)s cannot start with = + - or @ (a spreadsheet would run it as a formula).",
             field=label,

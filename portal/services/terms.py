@@ -38,6 +38,7 @@ from portal.permissions import Actor, can_consent_to_terms, can_publish_terms
 from portal.presentation import long_date
 from portal.services import audit, mail
 from portal.services.errors import Conflict, NotAllowed, PortalError
+from portal.spreadsheet import safe_cell
 from portal.transaction import begin_writing
 
 # The I-NET SERVICE's code in the catalogue: its registrations count as live contracts.
@@ -592,11 +593,11 @@ def history_csv(organisation_id: int, locale: str) -> str:
             [
                 version.service.name(locale),
                 version.version,
-                version.title(locale),
+                safe_cell(version.title(locale)),
                 version.effective_on.isoformat(),
                 kind_label(row.kind),
-                row.user.name if row.user else "",
-                row.user.email if row.user else "",
+                safe_cell(row.user.name if row.user else ""),
+                safe_cell(row.user.email if row.user else ""),
                 row.consented_at.astimezone(TOKYO).strftime("%Y-%m-%d %H:%M:%S"),
             ]
         )

@@ -254,3 +254,13 @@ def test_a_body_larger_than_the_portal_accepts_is_refused_plainly(make_app):
     assert page.status_code == 413 and "text/html" in page.content_type
     assert "4096" not in page.get_data(as_text=True)  # said in megabytes, as people read it
     assert snapshot(app) == before
+
+
+def test_a_405_names_the_methods_the_address_accepts(app):
+    """Issue 13 (RFC 9110): 405 answers carried no Allow header, on pages and under /api."""
+    client = app.test_client()
+    page = client.delete("/login")
+    assert page.status_code == 405 and set(page.headers["Allow"].split(", ")) >= {"GET", "POST"}
+    api = client.put("/api/v1/openapi.json")
+    assert api.status_code == 405 and api.is_json
+    assert "GET" in api.headers["Allow"].split(", ")

@@ -708,3 +708,25 @@ def test_customer_navigation_links_to_the_terms(app, world):
     for who in ("admin", "member"):
         page = signed_in_client(app, world.emails[who]).get("/contracts").get_data(as_text=True)
         assert 'href="/terms"' in page, who
+
+
+def test_a_name_a_spreadsheet_would_run_is_exported_as_text(app, world):
+    """Issue 13: an administrator named =HYPERLINK(...) (here in its full-width form) appears in
+    the consents CSV as text, never as a formula."""
+    version = add_version(app, world.ids["image_works"], 1, date(2027, 3, 1))
+    with app.app_context():
+        admin = db.session.get(User, world.ids["admin"])
+        admin.name = '＝HYPERLINK("http://x","a")'
+        db.session.add(
+            TermsConsent(
+                organisation_id=world.org_a,
+                terms_version_id=version,
+                kind=ConsentKind.EXPLICIT,
+                user_id=world.ids["admin"],
+            )
+        )
+        db.session.commit()
+    client = signed_in_client(app, world.emails["admin"])
+    body = client.get("/terms/consents.csv").get_data().decode("utf-8-sig")
+    (row,) = list(csv.reader(io.StringIO(body)))[1:]
+    assert row[5] == '\'＝HYPERLINK("http://x","a")'

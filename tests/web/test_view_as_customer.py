@@ -123,6 +123,11 @@ def test_view_as_a_member_sees_what_the_member_sees(app, world, staff):
     (entry,) = _entries(app)
     assert entry.as_user_id == world.ids["member"]
     assert entry.reason == VIEW_AS_REASON
+    # Issue 13: no more than the member: no invoices, no users, no notices, not in the menu.
+    for path in ("/invoices", "/organisation/users", "/notices"):
+        assert staff.get(path).status_code == 403, path
+    nav = staff.get("/").get_data(as_text=True)
+    assert 'href="/invoices"' not in nav and 'href="/organisation/users"' not in nav
 
 
 # --- while viewing --------------------------------------------------------------------------

@@ -73,5 +73,11 @@ def from_http_exception(exc: HTTPException) -> ApiError:
     if status == 400:
         return bad_request(_("The request could not be understood."))
     if status == 405:
-        return ApiError(405, "method_not_allowed", _("This address does not accept that method."))
+        allowed = ", ".join(sorted(getattr(exc, "valid_methods", None) or ()))
+        return ApiError(
+            405,
+            "method_not_allowed",
+            _("This address does not accept that method."),
+            headers={"Allow": allowed} if allowed else None,
+        )
     return ApiError(status, "error", exc.description or exc.name)

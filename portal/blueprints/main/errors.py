@@ -69,7 +69,10 @@ def register(app: Flask) -> None:
 
     @app.errorhandler(405)
     def method_not_allowed(error):
-        return _page(405, _("Not allowed"), _("This address does not accept that method."))
+        body, status = _page(405, _("Not allowed"), _("This address does not accept that method."))
+        # RFC 9110: a 405 names the methods the address does accept.
+        allowed = ", ".join(sorted(error.valid_methods or ()))
+        return body, status, ({"Allow": allowed} if allowed else {})
 
     @app.errorhandler(429)
     def too_many(error):
