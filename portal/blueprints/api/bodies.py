@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from datetime import date, datetime
 from typing import Any
 
@@ -27,13 +28,24 @@ USAGE_FIELDS: dict[str, tuple[type, ...]] = {"used_gb": (str, int, float), "meas
 CLAIM_FIELDS: dict[str, tuple[type, ...]] = {"incident_id": (int,)}
 # The largest id the database keeps (a 32-bit integer column); a larger one names nothing.
 MAX_ID = 2**31 - 1
+# Every body of the API is a small object: anything larger is refused unread.
+MAX_BODY_BYTES = 16 * 1024
+MAX_TEXT = 200
+CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
 
 
 def json_object(
     fields: dict[str, tuple[type, ...]], *, required: frozenset[str] = frozenset()
 ) -> dict[str, Any]:
-    """The body as a JSON object with only `fields`, each of its JSON type."""
-    body = request.get_json(silent=True)
+    """The body as a JSON object with only `fields`, each of its JSON type; bounded in size and
+    depth before it is parsed (issue 13: 100,000-deep JSON was a 500), no control characters
+    in its strings."""
+    if (request.content_length or 0) > MAX_BODY_BYTES:
+        raise bad_request(_("The request body is too large."))
+    try:
+        body = request.get_json(silent=True)
+    except RecursionError:
+        body = None
     if not isinstance(body, dict):
         raise bad_request(_("Send a JSON object as the request body."))
     for name in body:
@@ -47,6 +59,8 @@ def json_object(
         # JSON true is not the number 1.
         if value is not None and (isinstance(value, bool) or not isinstance(value, types)):
             raise bad_request(_("This value has the wrong type."), field=name)
+        if isinstance(value, str) and (len(value) > MAX_TEXT or CONTROL.search(value)):
+            raise bad_request(_("This value cannot be stored."), field=name)
     return body
 
 
