@@ -874,7 +874,11 @@ PATHS: dict[str, Any] = {
             "What a request would do and cost; changes nothing.",
             {"200": _json(_ref("Quote"), "The quote.")},
             body="QuoteBody",
-            errors={"400": _response("BadRequest"), "422": _response("Refused")},
+            errors={
+                "400": _response("BadRequest"),
+                "409": _json(_ref("Error"), "A request is already pending (R-23)."),
+                "422": _response("Refused"),
+            },
         ),
     },
     "/contracts/{contract_id}/requests": {
