@@ -25,10 +25,11 @@ mail: setup
 	$(FLASK) portal send-mail
 	@echo "E-mails written as .eml files under instance/mail/"
 
-# One worker per core (pytest-xdist); PYTEST_WORKERS=0 runs everything in this process.
+# One worker per core (pytest-xdist), each taking whole modules or classes (a module's shared
+# world is built once per worker); PYTEST_WORKERS=0 runs everything in this process.
 PYTEST_WORKERS ?= auto
 test: setup
-	$(BIN)/python -m pytest -n $(PYTEST_WORKERS) $(PYTEST_ARGS)
+	$(BIN)/python -m pytest -n $(PYTEST_WORKERS) --dist loadscope $(PYTEST_ARGS)
 
 setup: $(STAMP) translations
 

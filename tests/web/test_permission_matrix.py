@@ -380,9 +380,27 @@ def test_every_route_is_in_the_matrix(shared):
         assert len(row) == len(ACTOR_KINDS), f"{key}: one expectation per actor kind"
 
 
-@pytest.mark.parametrize("actor", ACTOR_KINDS)
-@pytest.mark.parametrize(("endpoint", "method"), list(MATRIX))
-def test_permission_matrix(shared, fixed_clock, endpoint, method, actor):
+# The cases run in classes: pytest-xdist (`--dist loadscope`) gives each class to one worker
+# whole, so a worker builds the module's shared world once for a class, never per case.
+CUSTOMERS = ACTOR_KINDS[:6]  # anonymous, member, administrators, sales agents
+PARTNERS_AND_STAFF = ACTOR_KINDS[6:]
+
+
+class TestCustomersAndSalesAgents:
+    @pytest.mark.parametrize("actor", CUSTOMERS)
+    @pytest.mark.parametrize(("endpoint", "method"), list(MATRIX))
+    def test_permission_matrix(self, shared, fixed_clock, endpoint, method, actor):
+        _permission_case(shared, endpoint, method, actor)
+
+
+class TestAgenciesAndStaff:
+    @pytest.mark.parametrize("actor", PARTNERS_AND_STAFF)
+    @pytest.mark.parametrize(("endpoint", "method"), list(MATRIX))
+    def test_permission_matrix(self, shared, fixed_clock, endpoint, method, actor):
+        _permission_case(shared, endpoint, method, actor)
+
+
+def _permission_case(shared, endpoint: str, method: str, actor: str) -> None:
     """R-70..R-73: what each actor gets from each route, with org A's objects."""
     app, world = shared.app, shared.world
     expected = MATRIX[(endpoint, method)][ACTOR_KINDS.index(actor)]
@@ -584,10 +602,21 @@ def test_every_route_with_an_id_is_in_the_other_organisation_table(shared):
     assert with_ids == MAY_SEE_OTHER.keys()
 
 
-@pytest.mark.parametrize("target", ["other_organisation", "nonexistent"])
-@pytest.mark.parametrize("actor", ACTOR_KINDS)
-@pytest.mark.parametrize(("endpoint", "method"), list(MAY_SEE_OTHER))
-def test_other_organisations_ids_answer_404(shared, fixed_clock, endpoint, method, actor, target):
+class TestOtherOrganisationsIds:
+    @pytest.mark.parametrize("actor", ACTOR_KINDS)
+    @pytest.mark.parametrize(("endpoint", "method"), list(MAY_SEE_OTHER))
+    def test_other_organisations_ids_answer_404(self, shared, fixed_clock, endpoint, method, actor):
+        _other_case(shared, endpoint, method, actor, "other_organisation")
+
+
+class TestNonexistentIds:
+    @pytest.mark.parametrize("actor", ACTOR_KINDS)
+    @pytest.mark.parametrize(("endpoint", "method"), list(MAY_SEE_OTHER))
+    def test_other_organisations_ids_answer_404(self, shared, fixed_clock, endpoint, method, actor):
+        _other_case(shared, endpoint, method, actor, "nonexistent")
+
+
+def _other_case(shared, endpoint: str, method: str, actor: str, target: str) -> None:
     """R-70/R-71: org B's contract or organisation id answers as if it did not exist."""
     app, world = shared.app, shared.world
     if target == "other_organisation":
@@ -803,21 +832,31 @@ def _call_api(shared, tokens, endpoint: str, method: str, actor: str, *, org: st
     return response, f"{actor} {method} {url}"
 
 
-@pytest.mark.parametrize("actor", ACTOR_KINDS)
-@pytest.mark.parametrize(("endpoint", "method"), list(API_MATRIX))
-def test_api_permission_matrix(shared, fixed_clock, api_tokens, endpoint, method, actor):
+class TestApi:
+    @pytest.mark.parametrize("actor", ACTOR_KINDS)
+    @pytest.mark.parametrize(("endpoint", "method"), list(API_MATRIX))
+    def test_api_permission_matrix(self, shared, fixed_clock, api_tokens, endpoint, method, actor):
+        _api_case(shared, api_tokens, endpoint, method, actor)
+
+    @pytest.mark.parametrize("target", ["other_organisation", "nonexistent"])
+    @pytest.mark.parametrize("actor", ACTOR_KINDS)
+    @pytest.mark.parametrize(("endpoint", "method"), list(API_MAY_SEE_OTHER))
+    def test_api_other_organisations_ids_answer_404(
+        self, shared, fixed_clock, api_tokens, endpoint, method, actor, target
+    ):
+        _api_other_case(shared, api_tokens, endpoint, method, actor, target)
+
+
+def _api_case(shared, api_tokens, endpoint: str, method: str, actor: str) -> None:
     """R-70..R-72 through the API: what each actor's own token gets, with org A's objects."""
     expected = API_MATRIX[(endpoint, method)][ACTOR_KINDS.index(actor)]
     response, context = _call_api(shared, api_tokens, endpoint, method, actor, org="a")
     _check(response, expected, shared.world, context)
 
 
-@pytest.mark.parametrize("target", ["other_organisation", "nonexistent"])
-@pytest.mark.parametrize("actor", ACTOR_KINDS)
-@pytest.mark.parametrize(("endpoint", "method"), list(API_MAY_SEE_OTHER))
-def test_api_other_organisations_ids_answer_404(
-    shared, fixed_clock, api_tokens, endpoint, method, actor, target
-):
+def _api_other_case(
+    shared, api_tokens, endpoint: str, method: str, actor: str, target: str
+) -> None:
     """R-70/R-71: through the API too, org B's ids answer as if they did not exist (404);
     without a token nothing is found out at all (401)."""
     refused = 401 if actor == "anonymous" else 404
