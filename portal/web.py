@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import itertools
-import re
 from datetime import timedelta
 from urllib.parse import urlsplit
 
@@ -209,31 +207,9 @@ def _render_field(meta: DefaultMeta, field: Field, render_kw: dict) -> str:
     return DefaultMeta.render_field(meta, field, render_kw)
 
 
-# What no text field of the portal stores: C0 controls but tab, line feed and carriage return,
-# and DEL. PostgreSQL refuses NUL in text outright (it was a 500, issue 13).
-_CONTROL_CHARACTERS = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
-
-
-def _refuse_control_characters() -> None:
-    """One place for every page and form: a query or form value with a control character is
-    refused (400, naming the field) before any view or query sees it."""
-    from portal.blueprints.main.errors import ControlCharacters
-
-    values = request.args.items(multi=True)
-    if request.method in ("POST", "PUT", "PATCH") and request.mimetype in (
-        "application/x-www-form-urlencoded",
-        "multipart/form-data",
-    ):
-        values = itertools.chain(values, request.form.items(multi=True))
-    for name, value in values:
-        if _CONTROL_CHARACTERS.search(name) or _CONTROL_CHARACTERS.search(value):
-            raise ControlCharacters(_CONTROL_CHARACTERS.sub("?", name))
-
-
 def register_request_hooks(app: Flask) -> None:
     # Every form of the portal is a FlaskForm: one hook writes all their fields (see above).
     FlaskForm.Meta.render_field = _render_field  # type: ignore[method-assign]
-    app.before_request(_refuse_control_characters)
     app.before_request(_load_actor)
     app.after_request(_record_entry_request)
     app.after_request(_security_headers)

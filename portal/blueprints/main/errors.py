@@ -5,7 +5,6 @@ from __future__ import annotations
 from flask import Flask, render_template, request
 from flask_babel import gettext as _
 from flask_wtf.csrf import CSRFError
-from werkzeug.exceptions import BadRequest
 
 
 def _wants_json() -> bool:
@@ -30,30 +29,9 @@ def _page(status: int, title: str, message: str):
     return render_template("error.html", status=status, title=title, message=message), status
 
 
-class ControlCharacters(BadRequest):
-    """A field held a NUL or another control character (issue 13): nothing can store it."""
-
-    def __init__(self, field: str) -> None:
-        super().__init__()
-        self.field = field
-
-
 def register(app: Flask) -> None:
     @app.errorhandler(400)
     def bad_request(error):
-        if isinstance(error, ControlCharacters):
-            body, status = _page(
-                400,
-                _("Bad request"),
-                _(
-                    "A field (%(field)s) holds a character that cannot be stored, such as a "
-                    "NUL byte. Remove it and send again.",
-                    field=error.field[:40],
-                ),
-            )
-            if isinstance(body, dict):
-                body["error"]["field"] = error.field[:40]
-            return body, status
         return _page(400, _("Bad request"), _("The request could not be understood."))
 
     @app.errorhandler(CSRFError)
