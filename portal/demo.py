@@ -7,6 +7,7 @@ Loading twice changes nothing: everything is created in one transaction, only wh
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 from decimal import Decimal
@@ -480,6 +481,7 @@ DEMO_CARD_HOLDERS = (
 )
 
 
+@functools.lru_cache(maxsize=16)
 def placeholder_photo(index: int) -> bytes:
     """A portrait placeholder drawn here (no downloaded images): a silhouette on a soft
     background, a different colour per index; 600 x 800 like every stored photo."""
