@@ -7,13 +7,12 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 
 import pytest
-import sqlalchemy as sa
 from flask import Flask
 
 from portal import create_app
 from portal.clock import clock
 from portal.extensions import db
-from tests.conftest import BASE_CONFIG, DEFAULT_NOW, PG_ENGINE_OPTIONS, PG_URL
+from tests.conftest import BASE_CONFIG, DEFAULT_NOW, PG_URL, empty_postgres
 from tests.factories import World, build_world
 
 
@@ -47,8 +46,4 @@ def shared(database_template: str, tmp_path_factory: pytest.TempPathFactory) -> 
             db.session.remove()
             db.engine.dispose()
         if PG_URL:
-            engine = sa.create_engine(url, **PG_ENGINE_OPTIONS)
-            with engine.begin() as conn:
-                tables = [t for t in sa.inspect(conn).get_table_names() if t != "alembic_version"]
-                conn.execute(sa.text(f"TRUNCATE {', '.join(tables)} RESTART IDENTITY CASCADE"))
-            engine.dispose()
+            empty_postgres(url)
