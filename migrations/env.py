@@ -1,9 +1,10 @@
 import logging
 from logging.config import fileConfig
 
-from flask import current_app
-
 from alembic import context
+from flask import current_app
+from sqlalchemy import create_engine
+from sqlalchemy.pool import NullPool
 
 # this is the Alembic Config object, which provides
 # access to the values within the .ini file in use.
@@ -15,8 +16,20 @@ fileConfig(config.config_file_name)
 logger = logging.getLogger('alembic.env')
 
 
+_migration_engine = None
+
+
 def get_engine():
-    return current_app.extensions['migrate'].db.engine
+    """The engine migrations run on: PORTAL_MIGRATION_DATABASE_URL (the tables' owner) when
+    it is set, else the application's own (R-42: in production the application connects as
+    a role that owns nothing and may not ALTER, TRUNCATE or DISABLE TRIGGER; see README)."""
+    global _migration_engine
+    url = current_app.config.get('MIGRATION_DATABASE_URI')
+    if not url or url == current_app.config['SQLALCHEMY_DATABASE_URI']:
+        return current_app.extensions['migrate'].db.engine
+    if _migration_engine is None:  # this file is loaded afresh by each command
+        _migration_engine = create_engine(url, poolclass=NullPool)
+    return _migration_engine
 
 
 def get_engine_url():

@@ -92,15 +92,64 @@ def _worker_database(url: str) -> str:
     return parsed.set(database=name).render_as_string(hide_password=False)
 
 
+# The application connects to PostgreSQL as in production (R-42; README, Production): as a
+# role that owns nothing, with only the grants below, so that it cannot TRUNCATE, ALTER or
+# DISABLE TRIGGER on a frozen table. The migrations and the cleanup after each test connect as
+# the owner: the user of PORTAL_TEST_DATABASE_URL (postgres, a superuser). The role is
+# cluster-wide, created when missing; each worker's database grants it the same.
+APP_ROLE = os.environ.get("PORTAL_TEST_APP_ROLE", "portal_app")
+APP_PASSWORD = "portal-app-test-password"  # noqa: S105 - a test role of a test server
+_OWNER_URLS: dict[str, str] = {}  # the application's URL of a test database -> the owner's
+
+
+def app_role_grants(role: str, owner: str) -> list[str]:
+    """What the application needs and no more: the README's production SQL, here in tests."""
+    dml, sequences = "SELECT, INSERT, UPDATE, DELETE", "USAGE, SELECT, UPDATE"
+    future = f"ALTER DEFAULT PRIVILEGES FOR ROLE {owner} IN SCHEMA public GRANT"
+    return [
+        "REVOKE CREATE ON SCHEMA public FROM PUBLIC",  # PostgreSQL before 15 granted it
+        f"GRANT USAGE ON SCHEMA public TO {role}",
+        f"GRANT {dml} ON ALL TABLES IN SCHEMA public TO {role}",
+        f"GRANT {sequences} ON ALL SEQUENCES IN SCHEMA public TO {role}",
+        f"{future} {dml} ON TABLES TO {role}",
+        f"{future} {sequences} ON SEQUENCES TO {role}",
+    ]
+
+
+def _ensure_app_role(conn: sa.Connection) -> None:
+    """CREATE ROLE unless it exists; two workers creating it at once both go on."""
+    found = conn.execute(
+        sa.text("SELECT 1 FROM pg_roles WHERE rolname = :role"), {"role": APP_ROLE}
+    ).scalar()
+    if found:
+        return
+    try:
+        conn.execute(
+            sa.text(
+                f"CREATE ROLE {APP_ROLE} LOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE NOINHERIT"
+                f" NOREPLICATION NOBYPASSRLS PASSWORD '{APP_PASSWORD}'"
+            )
+        )
+    except sa.exc.DBAPIError as exc:
+        # duplicate_object, or unique_violation when the other CREATE ROLE was in flight
+        if getattr(exc.orig, "sqlstate", None) not in ("42710", "23505"):
+            raise
+
+
+def _app_url(owner_url: str) -> str:
+    url = sa.engine.make_url(owner_url).set(username=APP_ROLE, password=APP_PASSWORD)
+    return url.render_as_string(hide_password=False)
+
+
 _TABLES: dict[str, list[str]] = {}
 _CLEANERS: dict[str, sa.Engine] = {}  # one connection per test database, kept for the session
 
 
 def empty_postgres(url: str) -> None:
-    """Empty a test database after a test: TRUNCATE the tables that hold rows (one query finds
-    them; truncating all 50 tables each time was most of a short test's time) and restart
-    every sequence, so ids start at 1 as in a fresh database. TRUNCATE does not fire the
-    audit log's row triggers (they guard UPDATE and DELETE)."""
+    """Empty a test database after a test (as the owner, whichever URL is given): DELETE from
+    the tables that hold rows (one query finds them) and restart every sequence, so ids start
+    at 1 as in a fresh database."""
+    url = _OWNER_URLS.get(url, url)
     engine = _CLEANERS.get(url) or _CLEANERS.setdefault(
         url, sa.create_engine(url, pool_size=1, pool_pre_ping=True, **PG_ENGINE_OPTIONS)
     )
@@ -114,8 +163,9 @@ def empty_postgres(url: str) -> None:
         used = list(conn.execute(sa.text(probe)).scalars())
         if used:
             # DELETE, not TRUNCATE: a test leaves a few rows, and TRUNCATE swaps every table's
-            # and index's files (a fifth of a second per test). The replica role skips the
-            # row triggers (the frozen tables refuse DELETE) and foreign-key checks.
+            # and index's files (a fifth of a second per test); the frozen tables refuse
+            # TRUNCATE anyway (migration 0008). The replica role skips the row triggers (the
+            # frozen tables refuse DELETE) and foreign-key checks.
             conn.execute(sa.text("SET LOCAL session_replication_role = replica"))
             for table in used:
                 conn.execute(sa.text(f"DELETE FROM {table}"))  # noqa: S608 - our own names
@@ -127,10 +177,12 @@ def empty_postgres(url: str) -> None:
         )
 
 
-def _migrate(url: str) -> None:
+def _migrate(url: str, migration_url: str = "") -> None:
     from flask_migrate import upgrade
 
-    app = create_app({**BASE_CONFIG, "SQLALCHEMY_DATABASE_URI": url})
+    app = create_app(
+        {**BASE_CONFIG, "SQLALCHEMY_DATABASE_URI": url, "MIGRATION_DATABASE_URI": migration_url}
+    )
     with app.app_context():
         upgrade()
         db.engine.dispose()
@@ -138,16 +190,27 @@ def _migrate(url: str) -> None:
 
 @pytest.fixture(scope="session")
 def database_template(tmp_path_factory: pytest.TempPathFactory) -> str:
-    """A migrated database: a SQLite file to copy per test, or the PostgreSQL URL."""
+    """A migrated database: a SQLite file to copy per test, or the PostgreSQL URL of the
+    application's role (the owner's: owner_database_url)."""
     if PG_URL:
-        url = _worker_database(database_url(PG_URL))
-        engine = sa.create_engine(url, **PG_ENGINE_OPTIONS)
-        with engine.begin() as conn:
+        owner_url = _worker_database(database_url(PG_URL))
+        app_url = _app_url(owner_url)
+        engine = sa.create_engine(owner_url, isolation_level="AUTOCOMMIT", **PG_ENGINE_OPTIONS)
+        with engine.connect() as conn:
             conn.execute(sa.text("DROP SCHEMA public CASCADE"))
             conn.execute(sa.text("CREATE SCHEMA public"))
+            _ensure_app_role(conn)
+            name = sa.engine.make_url(owner_url).database
+            conn.execute(sa.text(f'GRANT CONNECT ON DATABASE "{name}" TO {APP_ROLE}'))
+            # As in production: `flask db upgrade` takes the owner's URL from
+            # MIGRATION_DATABASE_URI (the application's role could not create a table).
+            _migrate(app_url, owner_url)
+            owner = conn.execute(sa.text("SELECT current_user")).scalar_one()
+            for statement in app_role_grants(APP_ROLE, owner):
+                conn.execute(sa.text(statement))
         engine.dispose()
-        _migrate(url)
-        return url
+        _OWNER_URLS[app_url] = owner_url
+        return app_url
     path = tmp_path_factory.mktemp("db") / "template.sqlite"
     _migrate(f"sqlite:///{path}")
     return str(path)
@@ -162,6 +225,14 @@ def database_url_for_test(database_template: str, tmp_path: Path) -> Iterator[st
         path = tmp_path / "portal.sqlite"
         shutil.copyfile(database_template, path)
         yield f"sqlite:///{path}"
+
+
+@pytest.fixture
+def owner_database_url(database_url_for_test: str) -> str:
+    """This test's database as the owner of its tables (PostgreSQL: the user of
+    PORTAL_TEST_DATABASE_URL; SQLite has no roles: the same file). For a test that must act as
+    the migrations do, never for the application."""
+    return _OWNER_URLS.get(database_url_for_test, database_url_for_test)
 
 
 @pytest.fixture

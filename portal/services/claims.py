@@ -639,12 +639,18 @@ def _store_pdf(claim: SlaClaim) -> bytes:
     with force_locale(claim.locale):
         document = claim_document(claim, provider, explain(Computation.of_claim(claim)))
     pdf = render_claim_pdf(document)
-    db.session.execute(
+    # the PDF and its hash in one statement, only while there is none (migration 0008).
+    stored = db.session.execute(
         sa.update(SlaClaim)
-        .where(SlaClaim.id == claim.id, SlaClaim.pdf_sha256.is_(None))
+        .where(SlaClaim.id == claim.id, SlaClaim.pdf.is_(None), SlaClaim.pdf_sha256.is_(None))
         .values(pdf=pdf, pdf_sha256=hashlib.sha256(pdf).hexdigest())
         .execution_options(synchronize_session=False)
     )
+    if stored.rowcount != 1:  # type: ignore[attr-defined]
+        # Another download stored it first: serve what is stored, byte for byte.
+        return db.session.execute(
+            sa.select(SlaClaim.pdf).where(SlaClaim.id == claim.id)
+        ).scalar_one()
     return pdf
 
 

@@ -470,17 +470,21 @@ def pdf_of(invoice: Invoice) -> bytes:
     ).one()
     if stored.pdf_sha256 is not None:
         return stored.pdf
-    return _store_pdf(invoice)
+    return _store_pdf(invoice)[0]
 
 
-def _store_pdf(invoice: Invoice) -> bytes:
+def _store_pdf(invoice: Invoice) -> tuple[bytes, bool]:
+    """The stored PDF, and whether this call stored it (False: another run or download got
+    there first, and its PDF is the one served)."""
     from portal.documents.invoices import invoice_document, render_invoice_pdf
 
     pdf = render_invoice_pdf(invoice_document(invoice))
     digest = hashlib.sha256(pdf).hexdigest()
+    # R-42: the PDF and its hash in one statement, only while there is none (the database
+    # refuses anything else: migration 0008); the rowcount says who stored it.
     stored = db.session.execute(
         sa.update(Invoice)
-        .where(Invoice.id == invoice.id, Invoice.pdf_sha256.is_(None))
+        .where(Invoice.id == invoice.id, Invoice.pdf.is_(None), Invoice.pdf_sha256.is_(None))
         .values(pdf=pdf, pdf_sha256=digest)
         .execution_options(synchronize_session=False)
     )
@@ -489,12 +493,12 @@ def _store_pdf(invoice: Invoice) -> bytes:
         db.session.commit()
         return db.session.execute(
             sa.select(Invoice.pdf).where(Invoice.id == invoice.id)
-        ).scalar_one()
+        ).scalar_one(), False
     _announce(invoice)
     # Its own transaction on purpose: a stored PDF (and its e-mail) must not wait for, or be
     # rolled back with, whatever else the caller does; the row is frozen from here on.
     db.session.commit()
-    return pdf
+    return pdf, True
 
 
 def _announce(invoice: Invoice) -> None:
@@ -518,7 +522,8 @@ def _announce(invoice: Invoice) -> None:
 def render_pending_pdfs(
     *, limit: int | None = None, progress: Callable[[str], None] | None = None
 ) -> int:
-    """Render and store the PDF of every issued document that has none yet."""
+    """Render and store the PDF of every issued document that has none yet; the count is of
+    the PDFs this call stored (a concurrent run that stored one first counts it, not this)."""
     query = (
         sa.select(Invoice)
         .where(Invoice.pdf_sha256.is_(None))
@@ -529,7 +534,8 @@ def render_pending_pdfs(
         query = query.limit(limit)
     rendered = 0
     for invoice in db.session.scalars(query).all():
-        _store_pdf(invoice)
+        if not _store_pdf(invoice)[1]:
+            continue
         rendered += 1
         if progress and rendered % 500 == 0:
             progress(f"{rendered} PDFs rendered")
