@@ -14,7 +14,7 @@ import smtplib
 import ssl
 from collections.abc import Iterator
 from contextlib import contextmanager, suppress
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from email.message import EmailMessage
 from email.utils import format_datetime, formataddr
@@ -115,9 +115,14 @@ TRANSPORTS = {"smtp": SMTPTransport, "file": FileTransport}
 
 @dataclass
 class Delivery:
-    sent: int = 0
+    sent: int = 0  # marked sent in the database after the server took them
     failed: int = 0  # attempts that failed and will be retried
     given_up: int = 0  # failed for the last time
+    # What this worker holds when the database drops out mid-run: ids the server took but
+    # not yet marked sent, and ids claimed but not tried. settle() deals with them once the
+    # database is back, so the first are not sent again when their claim expires.
+    accepted: list[int] = field(default_factory=list)
+    claimed: list[int] = field(default_factory=list)
 
 
 @contextmanager
@@ -137,10 +142,10 @@ def _unsent_and_free(now: datetime) -> sa.ColumnElement[bool]:
     )
 
 
-def _claim_batch(limit: int) -> list[OutboxEmail]:
+def _claim_batch(limit: int, result: Delivery) -> list[OutboxEmail]:
     """Take up to `limit` due e-mails for this worker, in one conditional UPDATE: a row another
     worker claimed meanwhile is not taken (on PostgreSQL the UPDATE waits for the other's
-    commit and then sees its claim)."""
+    commit and then sees its claim). The claim is noted in `result` as soon as it is made."""
     now = clock.now()
     due = (
         sa.select(OutboxEmail.id)
@@ -158,6 +163,7 @@ def _claim_batch(limit: int) -> list[OutboxEmail]:
         )
     )
     db.session.commit()
+    result.claimed = claimed
     if not claimed:
         return []
     return list(
@@ -169,16 +175,39 @@ def _claim_batch(limit: int) -> list[OutboxEmail]:
     )
 
 
-def _release(emails: list[OutboxEmail]) -> None:
+def _release(email_ids: list[int]) -> None:
     """Give back claimed e-mails this run did not try, for the next run."""
-    if emails:
+    if email_ids:
         db.session.execute(
             sa.update(OutboxEmail)
-            .where(OutboxEmail.id.in_([e.id for e in emails]), OutboxEmail.sent_at.is_(None))
+            .where(OutboxEmail.id.in_(email_ids), OutboxEmail.sent_at.is_(None))
             .values(locked_until=None)
             .execution_options(synchronize_session=False)
         )
         db.session.commit()
+
+
+def settle(result: Delivery) -> None:
+    """After the database dropped out of a run: mark sent what the server took meanwhile
+    (counted as sent only where this marks a row) and give back the claims not tried."""
+    if result.accepted:
+        marked = db.session.execute(
+            sa.update(OutboxEmail)
+            .where(OutboxEmail.id.in_(result.accepted), OutboxEmail.sent_at.is_(None))
+            .values(
+                sent_at=clock.now(),
+                attempts=OutboxEmail.attempts + 1,
+                locked_until=None,
+                last_error="",
+                body=sa.case((OutboxEmail.sensitive, REDACTED), else_=OutboxEmail.body),
+            )
+            .execution_options(synchronize_session=False)
+        ).rowcount  # type: ignore[attr-defined]
+        db.session.commit()
+        result.sent += marked
+        result.accepted = []
+    _release(result.claimed)
+    result.claimed = []
 
 
 # The server took the connection but refused this message (e.g. 451 try later, 550 no such
@@ -186,30 +215,44 @@ def _release(emails: list[OutboxEmail]) -> None:
 MESSAGE_REFUSED = (smtplib.SMTPRecipientsRefused, smtplib.SMTPDataError, smtplib.SMTPSenderRefused)
 
 
-def deliver_due(config: dict[str, Any], *, batch: int = BATCH) -> Delivery:
+def deliver_due(
+    config: dict[str, Any], *, batch: int = BATCH, result: Delivery | None = None
+) -> Delivery:
     """Send every e-mail that is due, batch by batch; each is marked sent in its own commit
     right after the server took it. When the server cannot be reached the run stops at once:
     the rest wait for the next run rather than hammer a server that is down (only the e-mail
-    that found it down counts an attempt)."""
-    result = Delivery()
+    that found it down counts an attempt).
+
+    A database error is raised as it comes, with `result` (when given) holding what was done
+    and what is held; calling again with the same `result` settles that first."""
+    result = result if result is not None else Delivery()
     sender = config["MAIL_FROM"]
     max_attempts = config["MAIL_MAX_ATTEMPTS"]
+    if result.accepted or result.claimed:
+        settle(result)
     with transport_for(config) as transport:
-        while emails := _claim_batch(batch):
-            for n, email in enumerate(emails):
+        while emails := _claim_batch(batch, result):
+            ids = [e.id for e in emails]  # read now: each commit below expires the rows
+            for email, email_id in zip(emails, ids, strict=True):
                 message = build_message(email, sender)
-                message["X-Portal-Outbox-Id"] = str(email.id)
+                message["X-Portal-Outbox-Id"] = str(email_id)
                 message["X-Portal-Kind"] = email.kind
                 try:
                     transport.send(message)
                 except MESSAGE_REFUSED as exc:  # this e-mail only: go on with the others
                     _record_failure(email, exc, max_attempts, result)
+                    result.claimed.remove(email_id)
                     continue
                 except (smtplib.SMTPException, OSError) as exc:  # the server: stop this run
                     _record_failure(email, exc, max_attempts, result)
-                    _release(emails[n + 1 :])
+                    result.claimed.remove(email_id)
+                    _release(result.claimed)
+                    result.claimed = []
                     return result
+                result.claimed.remove(email_id)
+                result.accepted.append(email_id)
                 _record_sent(email)
+                result.accepted.remove(email_id)
                 result.sent += 1
     return result
 
