@@ -8,16 +8,31 @@ from datetime import timedelta
 import sqlalchemy as sa
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
+from flask import current_app
 from flask_babel import gettext as _
+from zxcvbn import zxcvbn
 
 from portal.clock import clock
 from portal.extensions import db
-from portal.models import AccountEntry, User, UserSession
+from portal.models import AccountEntry, AuditEvent, OutboxEmail, User, UserSession
 from portal.permissions import Actor
-from portal.services import audit
+from portal.services import audit, mail
 from portal.services.errors import NotAllowed, PortalError
 
 MIN_PASSWORD_LENGTH = 12
+# zxcvbn's score (0..4) below which a password is refused: 3 is "safely unguessable" for an
+# online attack with throttling, and what its dictionaries of common and breached passwords,
+# names, words and patterns (years, keyboard walks, repeats) say a person would try first.
+MIN_PASSWORD_SCORE = 3
+# Words of this portal that make a password easy to guess for anyone who knows where it is used.
+PORTAL_WORDS = ("imageworks", "image works", "inet", "i-net", "portal", "contract", "keiyaku")
+# zxcvbn's time grows with the length; nobody needs more to judge a password.
+SCORED_PASSWORD_LENGTH = 100
+
+SIGN_IN_FAILED = "sign_in.failed"
+FAILURE_NOTICE = "sign_in_failures"  # the e-mail's kind
+FAILURE_NOTICE_INTERVAL = timedelta(hours=1)  # at most one such e-mail per account
+ATTEMPTED_EMAIL_LENGTH = 100  # an unknown address tried is recorded, cut to this length
 
 _hasher = PasswordHasher()
 # Verified when the e-mail is unknown, so that a wrong address costs as long as a wrong password.
@@ -39,16 +54,73 @@ def normalise_email(email: str) -> str:
     return email.strip().lower()
 
 
-def authenticate(email: str, password: str) -> User | None:
-    user = db.session.scalar(sa.select(User).where(User.email == normalise_email(email)))
+def authenticate(email: str, password: str, *, ip: str = "") -> User | None:
+    """The user of an e-mail address and password, or None. Each failure is on the record
+    (never the password), and the owner of an account that sees repeated failures is told."""
+    address = normalise_email(email)
+    user = db.session.scalar(sa.select(User).where(User.email == address))
     if user is None:
         _verify(_DUMMY_HASH, password)
+        tried = "".join(c for c in address if c.isprintable())[:ATTEMPTED_EMAIL_LENGTH]
+        audit.record(SIGN_IN_FAILED, ip=ip, reason="unknown_email", email=tried)
         return None
-    if not _verify(user.password_hash, password) or not user.active:
+    if not _verify(user.password_hash, password):
+        audit.record(SIGN_IN_FAILED, user=user, ip=ip, reason="wrong_password")
+        if user.active:
+            _tell_owner_of_repeated_failures(user)
+        return None
+    if not user.active:
+        audit.record(SIGN_IN_FAILED, user=user, ip=ip, reason="inactive")
         return None
     if _hasher.check_needs_rehash(user.password_hash):
         user.password_hash = hash_password(password)
     return user
+
+
+def _tell_owner_of_repeated_failures(user: User) -> None:
+    """Issue 13: SIGN_IN_ALERT_FAILURES wrong passwords within SIGN_IN_ALERT_MINUTES, from any
+    addresses, e-mail the account's owner, at most once an hour. The account stays open: the
+    rate limit counts failures per account and address, so a stranger cannot lock it."""
+    config = current_app.config
+    now = clock.now()
+    window = timedelta(minutes=config["SIGN_IN_ALERT_MINUTES"])
+    failed = sa.select(AuditEvent).where(
+        AuditEvent.user_id == user.id,
+        AuditEvent.action == SIGN_IN_FAILED,
+        AuditEvent.at > now - window,
+    )
+    count = db.session.scalar(sa.select(sa.func.count()).select_from(failed.subquery()))
+    if not count or count < config["SIGN_IN_ALERT_FAILURES"]:
+        return
+    told = db.session.scalar(
+        sa.select(OutboxEmail.id).where(
+            OutboxEmail.user_id == user.id,
+            OutboxEmail.kind == FAILURE_NOTICE,
+            OutboxEmail.created_at > now - FAILURE_NOTICE_INTERVAL,
+        )
+    )
+    if told is not None:
+        return
+    events = list(db.session.scalars(failed.order_by(AuditEvent.id.desc())))
+    addresses = list(dict.fromkeys(e.ip for e in events if e.ip))
+    mail.enqueue(
+        FAILURE_NOTICE,
+        to=user.email,
+        locale=user.locale,
+        context={
+            "user": user,
+            "failures": count,
+            "minutes": config["SIGN_IN_ALERT_MINUTES"],
+            "last_at": now,
+            "addresses": addresses[:5],
+            "more_addresses": max(0, len(addresses) - 5),
+            "password_url": mail.absolute_url("account.password"),
+        },
+        organisation_id=user.organisation_id,
+        user_id=user.id,
+        # Two failures at once write one e-mail: the unique key of this hour decides.
+        dedupe_key=f"{FAILURE_NOTICE}:{user.id}:{now:%Y%m%d%H}",
+    )
 
 
 def start_session(user: User, *, ip: str, user_agent: str) -> UserSession:
@@ -64,14 +136,23 @@ def start_session(user: User, *, ip: str, user_agent: str) -> UserSession:
     return user_session
 
 
-def load_session(token: str, idle: timedelta) -> UserSession | None:
-    """The live session for a cookie's token; an idle one is ended here."""
+def load_session(
+    token: str, idle: timedelta, lifetime: timedelta | None = None
+) -> UserSession | None:
+    """The live session for a cookie's token; an idle one, or one signed in longer ago than its
+    lifetime (SESSION_MAX_HOURS unless given), is ended here."""
     user_session = db.session.scalar(
         sa.select(UserSession).where(UserSession.token == token, UserSession.ended_at.is_(None))
     )
     if user_session is None or not user_session.user.active:
         return None
     now = clock.now()
+    if lifetime is None:
+        lifetime = timedelta(hours=current_app.config["SESSION_MAX_HOURS"])
+    if now - user_session.created_at >= lifetime:
+        # Issue 13: however busy, a session ends a fixed time after sign-in.
+        end_sessions(user_session.user, reason="lifetime", only=user_session)
+        return None
     if now - user_session.last_seen_at > idle:
         end_sessions(user_session.user, reason="idle", only=user_session)
         return None
@@ -149,3 +230,31 @@ def check_password_strength(password: str, user: User | None = None) -> None:
         )
     if user is not None and normalise_email(password) == user.email:
         raise PortalError(_("The password must not be your e-mail address."), field="new_password")
+    # Issue 13: common, breached and guessable passwords are refused, judged by zxcvbn's
+    # dictionaries with the user's own name and address and the portal's words added.
+    if zxcvbn(password[:SCORED_PASSWORD_LENGTH], _personal_words(user))["score"] < (
+        MIN_PASSWORD_SCORE
+    ):
+        raise PortalError(
+            _(
+                "This password is too common or too easy to guess (a well-known password, a "
+                "name, a word with a year or a pattern). Use a longer phrase of several "
+                "unrelated words."
+            ),
+            field="new_password",
+        )
+
+
+def _personal_words(user: User | None) -> list[str]:
+    """What an attacker who knows the user and this portal tries first."""
+    words = list(PORTAL_WORDS)
+    if user is None:
+        return words
+    email = user.email or ""
+    local, _at, domain = email.partition("@")
+    words += [email, local, *local.replace("_", ".").replace("-", ".").split(".")]
+    words += domain.split(".")[:-1]
+    for name in (user.name or "", user.organisation.legal_name if user.organisation else ""):
+        parts = name.split()
+        words += [name, *parts, "".join(parts), "".join(reversed(parts))]
+    return [w for w in words if len(w) >= 3]  # "jp", "co": too short to be a guess

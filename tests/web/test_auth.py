@@ -113,9 +113,10 @@ def test_passwords_are_stored_as_argon2_hashes(app, client):
         assert NEW_PASSWORD not in password_hash
 
 
-def test_sign_in_is_rate_limited_per_account(make_app):
-    """The 4th attempt in a minute answers 429, even with the right password."""
-    app = make_app(RATELIMIT_ENABLED=True, LOGIN_RATE_LIMIT_PER_ACCOUNT="3 per minute")
+def test_sign_in_is_rate_limited_per_account_and_address(make_app):
+    """After 3 failures in a minute from one address the next attempt answers 429, even with
+    the right password (another address is not limited: tests/web/test_auth_hardening.py)."""
+    app = make_app(RATELIMIT_ENABLED=True, LOGIN_RATE_LIMIT_PER_ACCOUNT_ADDRESS="3 per minute")
     world = build_world(app)
     client = app.test_client()
     # The same account however the address is written.

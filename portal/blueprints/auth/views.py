@@ -3,9 +3,20 @@ the cookie only names one."""
 
 from __future__ import annotations
 
-from flask import Blueprint, current_app, flash, redirect, render_template, request, url_for
+from flask import (
+    Blueprint,
+    Response,
+    current_app,
+    flash,
+    g,
+    redirect,
+    render_template,
+    request,
+    url_for,
+)
 from flask_babel import gettext as _
 from flask_login import current_user, login_required, login_user
+from sqlalchemy.exc import SQLAlchemyError
 
 from portal.blueprints.auth.forms import (
     LoginForm,
@@ -16,24 +27,31 @@ from portal.blueprints.auth.forms import (
 from portal.blueprints.validators import show_error
 from portal.extensions import db, limiter
 from portal.models import TokenPurpose
-from portal.services import accounts, auth
+from portal.services import accounts, audit, auth
 from portal.services.errors import PortalError
 from portal.web import client_ip, end_browser_session, safe_next
 
 bp = Blueprint("auth", __name__)
 
 
-def _account_key() -> str:
-    """Rate-limit attempts per account as well as per address."""
-    return "login:" + auth.normalise_email(request.form.get("email", ""))[:254]
+def _account_and_address_key() -> str:
+    """Failed sign-ins are counted per account and client address together (issue 13): a
+    stranger's failures elsewhere never lock the owner out. The per-address limit stays."""
+    email = auth.normalise_email(request.form.get("email", ""))[:254]
+    return f"login:{email}|{client_ip()}"
+
+
+def _sign_in_failed(_response: Response) -> bool:
+    return bool(g.get("sign_in_failed"))
 
 
 @bp.route("/login", methods=["GET", "POST"])
 @limiter.limit(lambda: current_app.config["LOGIN_RATE_LIMIT_PER_IP"], methods=["POST"])
 @limiter.limit(
-    lambda: current_app.config["LOGIN_RATE_LIMIT_PER_ACCOUNT"],
+    lambda: current_app.config["LOGIN_RATE_LIMIT_PER_ACCOUNT_ADDRESS"],
     methods=["POST"],
-    key_func=_account_key,
+    key_func=_account_and_address_key,
+    deduct_when=_sign_in_failed,
 )
 def login():
     if current_user.is_authenticated:
@@ -41,9 +59,10 @@ def login():
     form = LoginForm(next=request.args.get("next", ""))
     if not form.validate_on_submit():
         return render_template("auth/login.html", form=form), 422 if form.is_submitted() else 200
-    user = auth.authenticate(form.email.data, form.password.data)
+    user = auth.authenticate(form.email.data, form.password.data, ip=client_ip())
     if user is None:
-        db.session.commit()
+        g.sign_in_failed = True
+        db.session.commit()  # the failure is on the record, and its e-mail in the outbox
         form.password.errors.append(_("The e-mail address or the password is not correct."))
         return render_template("auth/login.html", form=form), 422
     target = safe_next(form.next.data, url_for("main.index"))
@@ -168,3 +187,35 @@ def reset_password(token: str):
 def accept_invitation(token: str):
     """An invited user (R-70) chooses their password once, then signs in like everyone."""
     return _password_from_link(token, TokenPurpose.INVITATION, "auth/accept_invitation.html")
+
+
+# --- refused authorizations on the record (issue 13) ----------------------------------------
+
+
+@bp.after_app_request
+def _record_refusal(response: Response) -> Response:
+    """A signed-in user (or an API token's user) refused with 403 is on the record, with the
+    client's address. The refused request's own unsaved changes are dropped first: only the
+    event is written."""
+    if response.status_code != 403:
+        return response
+    actor = g.get("actor") or g.get("api_actor")
+    # Inside a customer's portal every request, a refused one too, is on the record already
+    # with its status (R-72, web._record_entry_request).
+    if actor is None or actor.entry is not None:
+        return response
+    try:
+        db.session.rollback()
+        audit.record(
+            "authorization.refused",
+            actor=actor,
+            ip=client_ip(),
+            method=request.method,
+            path=request.path[:300],
+            endpoint=request.endpoint or "",
+        )
+        db.session.commit()
+    except SQLAlchemyError:
+        db.session.rollback()
+        current_app.logger.exception("could not record a refused authorization")
+    return response
