@@ -19,6 +19,7 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
         app.config.update(config)
     check_production(app.config)
 
+    register_proxy(app)
     register_extensions(app)
     register_clock(app)
     register_blueprints(app)
@@ -26,6 +27,19 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     register_errors(app)
     register_cli(app)
     return app
+
+
+def register_proxy(app: Flask) -> None:
+    """Behind reverse proxies the client's address, scheme and host come from their
+    X-Forwarded-* headers, believed for exactly TRUSTED_PROXIES hops and never by default
+    (issue 13): rate limits, the audit log and notices then see the real client."""
+    hops = int(app.config.get("TRUSTED_PROXIES") or 0)
+    if hops < 0:
+        raise RuntimeError("Refusing to start: PORTAL_TRUSTED_PROXIES must be 0 or more")
+    if hops:
+        from werkzeug.middleware.proxy_fix import ProxyFix
+
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=hops, x_proto=hops, x_host=hops)
 
 
 def register_extensions(app: Flask) -> None:
@@ -57,12 +71,18 @@ def register_clock(app: Flask) -> None:
 
 
 class DatabaseIdConverter(IntegerConverter):
-    """`<int:...>` ids the database can hold: a larger number is no route (404), never an
-    out-of-range query (PostgreSQL's integer is 32-bit)."""
+    """`<int:...>` ids: a number larger than the database can hold (PostgreSQL's integer is
+    32-bit) names nothing, so it is read as id 0, which no row has: the view answers 404 as
+    for any missing id, and no out-of-range value reaches a query. (A converter maximum made
+    no rule match, and Werkzeug then answered a POST with 405, since the address's GET rule
+    had matched the path.)"""
 
-    def __init__(self, map, *args, **kwargs):  # noqa: A002 - werkzeug's name
-        kwargs.setdefault("max", 2**31 - 1)
-        super().__init__(map, *args, **kwargs)
+    def to_python(self, value: str) -> int:
+        number = super().to_python(value)
+        return number if number <= MAX_DATABASE_ID else 0
+
+
+MAX_DATABASE_ID = 2**31 - 1
 
 
 def register_blueprints(app: Flask) -> None:

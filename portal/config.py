@@ -36,17 +36,39 @@ class Config:
         self.ENV_NAME = env.get("PORTAL_ENV", "development")
         self.SECRET_KEY = env.get("PORTAL_SECRET_KEY", DEFAULT_SECRET_KEY)
         self.SQLALCHEMY_DATABASE_URI = database_url(env.get("PORTAL_DATABASE_URL"))
-        self.SQLALCHEMY_ENGINE_OPTIONS = {"pool_pre_ping": True}
+        # `flask db upgrade` connects here: the tables' owner, while the application connects
+        # as a role that owns nothing (R-42; README, Production). Empty: the URL above.
+        migration_url = env.get("PORTAL_MIGRATION_DATABASE_URL", "")
+        self.MIGRATION_DATABASE_URI = database_url(migration_url) if migration_url else ""
+        self.SQLALCHEMY_ENGINE_OPTIONS: dict = {"pool_pre_ping": True}
+        if self.SQLALCHEMY_DATABASE_URI.startswith("postgresql"):
+            # A database host that drops packets answers 503 within seconds, not after TCP's
+            # own timeout (issue 13).
+            self.SQLALCHEMY_ENGINE_OPTIONS["connect_args"] = {"connect_timeout": 10}
+        # The database out of reach (issue 13): the send-mail worker backs off from the first
+        # wait, doubling, up to the longest; scheduled commands wait at most this long to start.
+        self.DB_RETRY_FIRST_SECONDS = float(env.get("PORTAL_DB_RETRY_FIRST_SECONDS", "1"))
+        self.DB_RETRY_LONGEST_SECONDS = float(env.get("PORTAL_DB_RETRY_LONGEST_SECONDS", "60"))
+        self.DB_WAIT_AT_START_SECONDS = float(env.get("PORTAL_DB_WAIT_AT_START_SECONDS", "60"))
         production = self.ENV_NAME == "production"
 
         # Cookies: the session cookie carries only a server-side session token.
         self.SESSION_COOKIE_SECURE = _bool("PORTAL_SECURE_COOKIES", production)
         self.SESSION_COOKIE_HTTPONLY = True
         self.SESSION_COOKIE_SAMESITE = "Lax"
-        self.SESSION_COOKIE_NAME = "portal_session"
+        # `__Host-` in production: the browser takes the cookie only if Secure, Path=/ and without
+        # Domain, so no sibling subdomain nor a plain-HTTP page can set or shadow it (issue 13).
+        cookie_prefix = "__Host-" if production else ""
+        self.SESSION_COOKIE_NAME = f"{cookie_prefix}portal_session"
+        self.REMEMBER_COOKIE_NAME = f"{cookie_prefix}portal_remember"
         self.REMEMBER_COOKIE_SECURE = self.SESSION_COOKIE_SECURE
         self.REMEMBER_COOKIE_HTTPONLY = True
         self.SESSION_IDLE_MINUTES = int(env.get("PORTAL_SESSION_IDLE_MINUTES", "120"))
+        # A session ends this long after sign-in however busy it is (issue 13).
+        self.SESSION_MAX_HOURS = int(env.get("PORTAL_SESSION_MAX_HOURS", "12"))
+        # Reverse proxies in front of the portal whose X-Forwarded-For/-Proto/-Host are
+        # believed (ProxyFix); 0 believes none, so no client can claim another's address.
+        self.TRUSTED_PROXIES = int(env.get("PORTAL_TRUSTED_PROXIES", "0"))
         self.PREFERRED_URL_SCHEME = "https" if production else "http"
 
         # R-72: staff view a customer's portal for at most this long.
@@ -57,9 +79,14 @@ class Config:
         self.RATELIMIT_ENABLED = _bool("PORTAL_RATELIMIT_ENABLED", True)
         self.RATELIMIT_HEADERS_ENABLED = True
         self.LOGIN_RATE_LIMIT_PER_IP = env.get("PORTAL_LOGIN_LIMIT_PER_IP", "30 per 10 minutes")
-        self.LOGIN_RATE_LIMIT_PER_ACCOUNT = env.get(
-            "PORTAL_LOGIN_LIMIT_PER_ACCOUNT", "10 per 10 minutes"
+        # Failed sign-ins per account from one address: a stranger elsewhere cannot lock the
+        # owner out (issue 13). The owner is e-mailed when an account sees
+        # SIGN_IN_ALERT_FAILURES failures within SIGN_IN_ALERT_MINUTES, from any addresses.
+        self.LOGIN_RATE_LIMIT_PER_ACCOUNT_ADDRESS = env.get(
+            "PORTAL_LOGIN_LIMIT_PER_ACCOUNT_ADDRESS", "10 per 10 minutes"
         )
+        self.SIGN_IN_ALERT_FAILURES = int(env.get("PORTAL_SIGN_IN_ALERT_FAILURES", "5"))
+        self.SIGN_IN_ALERT_MINUTES = int(env.get("PORTAL_SIGN_IN_ALERT_MINUTES", "15"))
         # The public I-NET SERVICE application page (e-mails a link: a spam vector if unbounded).
         self.INET_APPLICATION_RATE_LIMIT_PER_IP = env.get(
             "PORTAL_INET_APPLICATION_LIMIT_PER_IP", "10 per hour"

@@ -12,7 +12,10 @@ from flask import (
     current_app,
     flash,
     g,
+    has_request_context,
+    jsonify,
     redirect,
+    render_template,
     request,
     session,
     url_for,
@@ -23,8 +26,10 @@ from flask_wtf import FlaskForm
 from wtforms import Field
 from wtforms.meta import DefaultMeta
 
+from portal import forms
 from portal.extensions import db, login_manager
 from portal.models import AccountEntry, User, UserSession
+from portal.outage import DATABASE_ERRORS, Outage, describe, forget_connection, outage_kind
 from portal.permissions import Actor, is_staff
 from portal.services import audit, auth, entries
 
@@ -76,14 +81,20 @@ def safe_next(target: str | None, fallback: str) -> str:
 
 
 def select_locale() -> str:
-    """The language switch wins, then the user's setting, then the browser; Japanese default."""
+    """The language switch wins, then the user's setting (remembered in the session while the
+    database is out of reach), then the browser; Japanese default."""
     languages = current_app.config["LANGUAGES"]
+    if not has_request_context():  # a command (create-staff, send-mail): no browser to ask
+        return current_app.config["BABEL_DEFAULT_LOCALE"]
     chosen = session.get("locale")
     if chosen in languages:
         return chosen
     user = g.get("actor").user if g.get("actor") else None
     if user is not None and user.locale in languages:
         return user.locale
+    # The user's setting as last seen: the 503 page has no database to read it from.
+    if session.get("user_locale") in languages:
+        return session["user_locale"]
     return (
         request.accept_languages.best_match(languages) or current_app.config["BABEL_DEFAULT_LOCALE"]
     )
@@ -130,6 +141,8 @@ def _load_actor() -> Response | None:
             target = url_for("staff.organisation", organisation_id=entry.organisation_id)
             return redirect(target, 302 if request.method == "GET" else 303)
     g.actor = actor
+    if session.get("user_locale") != actor.user.locale:
+        session["user_locale"] = actor.user.locale  # for select_locale while the database is down
     if (
         actor.user.must_change_password
         and not actor.is_staff_view
@@ -148,16 +161,22 @@ def _record_entry_request(response: Response) -> Response:
         return response
     if actor.entry.ended_at is not None:
         return response
-    audit.record(
-        "request",
-        actor=actor,
-        ip=client_ip(),
-        method=request.method,
-        path=request.path,
-        endpoint=request.endpoint,
-        status=response.status_code,
-    )
-    db.session.commit()
+    try:
+        audit.record(
+            "request",
+            actor=actor,
+            ip=client_ip(),
+            method=request.method,
+            path=request.path,
+            endpoint=request.endpoint,
+            status=response.status_code,
+        )
+        db.session.commit()
+    except DATABASE_ERRORS as exc:
+        if outage_kind(exc) is None:
+            raise
+        # A page unrecorded is a page not shown (R-72): the database answers again soon.
+        return _security_headers(database_unavailable(exc))
     return response
 
 
@@ -207,9 +226,54 @@ def _render_field(meta: DefaultMeta, field: Field, render_kw: dict) -> str:
     return DefaultMeta.render_field(meta, field, render_kw)
 
 
+# Seconds a client is asked to wait before it tries again (Retry-After).
+RETRY_AFTER = {Outage.UNREACHABLE: 30, Outage.BUSY: 5}
+
+
+def database_unavailable(exc: Exception) -> Response:
+    """503 while the database is out of reach or busy: a page in the reader's language (from
+    the session or the browser: the user's setting is in the database), or under /api the
+    API's JSON error, with Retry-After. Nothing of the failed transaction is kept."""
+    kind = outage_kind(exc)
+    if kind is None:
+        raise exc
+    forget_connection()
+    current_app.logger.warning(
+        "%s %s: database %s (%s)", request.method, request.path, kind.value, describe(exc)
+    )
+    # The page's header must not ask the database again (who is signed in, terms banners).
+    g.actor = None
+    g.pending_terms = []
+    g._login_user = login_manager.anonymous_user()  # Flask-Login's cache of current_user
+    if kind is Outage.BUSY:
+        message = _("The portal is busy at the moment. Try again in a few seconds.")
+    else:
+        message = _(
+            "The portal cannot reach its database at the moment. It usually comes back within "
+            "a few minutes: try again shortly."
+        )
+    headers = {"Retry-After": str(RETRY_AFTER[kind])}
+    if request.path == "/api" or request.path.startswith("/api/"):
+        error = {"code": "unavailable", "message": message, "field": None}
+        response = jsonify({"error": error})  # the API's one error shape
+        response.status_code = 503
+        response.headers.update(headers)
+        return response
+    page = render_template(
+        "unavailable.html",
+        title=_("Temporarily unavailable"),
+        message=message,
+        again=safe_next(request.full_path.rstrip("?"), "") if request.method == "GET" else None,
+    )
+    return Response(page, 503, headers)
+
+
 def register_request_hooks(app: Flask) -> None:
     # Every form of the portal is a FlaskForm: one hook writes all their fields (see above).
     FlaskForm.Meta.render_field = _render_field  # type: ignore[method-assign]
+    forms.install()  # ... and one bounds every field's input (issue 13)
     app.before_request(_load_actor)
     app.after_request(_record_entry_request)
     app.after_request(_security_headers)
+    for error in DATABASE_ERRORS:
+        app.register_error_handler(error, database_unavailable)

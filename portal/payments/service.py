@@ -29,6 +29,7 @@ from portal.models import (
 )
 from portal.payments import gateway
 from portal.permissions import Actor, can_manage_billing, can_pay_invoices
+from portal.presentation import long_date
 from portal.services import audit, invoicing
 from portal.services.errors import Conflict, NotAllowed, PortalError
 from portal.transaction import begin_writing
@@ -186,6 +187,15 @@ def check_manual_payment(
         raise PortalError(_("Choose bank transfer or direct debit."), field="method")
     if received_on > clock.today():
         raise PortalError(_("The payment date cannot be in the future."), field="received_on")
+    if received_on < invoice.issued_on:
+        # A payment for an invoice is received after it was issued (issue 13: 0001-01-01 paid).
+        raise PortalError(
+            _(
+                "The payment date cannot be before the invoice date (%(date)s).",
+                date=long_date(invoice.issued_on),
+            ),
+            field="received_on",
+        )
     reference = reference.strip()
     if len(reference) > MAX_REFERENCE:
         raise PortalError(

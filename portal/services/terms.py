@@ -21,6 +21,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import aliased, joinedload
 
 from portal.clock import TOKYO, clock
+from portal.domain.calendar import add_months_clamped
 from portal.extensions import db
 from portal.models import (
     ConsentKind,
@@ -248,6 +249,9 @@ class Draft:
     effective_on: date
 
 
+MAX_MONTHS_AHEAD = 12
+
+
 def earliest_effective_date(today: date) -> date:
     return today + timedelta(days=MINIMUM_NOTICE_DAYS)
 
@@ -287,6 +291,14 @@ def _validate(actor: Actor, draft: Draft) -> tuple[Service, TermsVersion | None]
                 "Customers are told in advance: the effective date must be %(date)s or later.",
                 date=long_date(earliest),
             ),
+            field="effective_on",
+        )
+    latest_allowed = add_months_clamped(clock.today(), MAX_MONTHS_AHEAD)
+    if draft.effective_on > latest_allowed:
+        # Customers are told now of terms that apply then: a year ahead at most (issue 13:
+        # 9999-12-31 was published and e-mailed).
+        raise PortalError(
+            _("The effective date must be %(date)s or earlier.", date=long_date(latest_allowed)),
             field="effective_on",
         )
     latest = latest_version(service.id)

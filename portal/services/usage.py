@@ -10,10 +10,11 @@ import sqlalchemy as sa
 from flask_babel import gettext as _
 from sqlalchemy.exc import IntegrityError
 
-from portal.clock import clock
+from portal.clock import clock, tokyo_date
 from portal.domain import quotes
 from portal.extensions import db
 from portal.models import Contract, Plan, UsageReading, UsageSource, User
+from portal.presentation import long_date
 from portal.services import audit
 from portal.services.errors import Conflict, PortalError
 from portal.services.requests import price_terms
@@ -65,6 +66,15 @@ def record(
         raise PortalError(_("Give the measurement time with its time zone."), field="measured_at")
     if measured_at > clock.now() + MAX_CLOCK_SKEW:
         raise PortalError(_("The measurement time is in the future."), field="measured_at")
+    if tokyo_date(measured_at) < contract.service_start:
+        # Nothing was stored before the service began (issue 13: a reading of year 0001).
+        raise PortalError(
+            _(
+                "The measurement time is before the service began (%(date)s).",
+                date=long_date(contract.service_start),
+            ),
+            field="measured_at",
+        )
     reading = UsageReading(
         contract=contract,
         used_gb=used_gb,

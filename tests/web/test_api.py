@@ -740,6 +740,10 @@ def test_a_different_value_for_a_kept_measurement_is_a_conflict(app, world, call
         ({"used_gb": "1", "measured_at": "yesterday"}, 422, "measured_at"),
         ({"used_gb": "1", "measured_at": "2027-03-01T09:00:00"}, 422, "measured_at"),  # no zone
         ({"used_gb": "1", "measured_at": "2027-03-02T09:00:00+09:00"}, 422, "measured_at"),
+        # Issue 13: not before the service began (W-1: 2026-11-05), nor in year 0001 (whose
+        # reading made the API answer a time with an offset of +09:18:59).
+        ({"used_gb": "1", "measured_at": "2026-11-04T23:59:00+09:00"}, 422, "measured_at"),
+        ({"used_gb": "1", "measured_at": "0001-01-01T00:00:00+00:00"}, 422, "measured_at"),
         ({"used_gb": "1"}, 400, "measured_at"),
         ({"used_gb": True, "measured_at": "2027-03-01T09:00:00+09:00"}, 400, "used_gb"),
     ],

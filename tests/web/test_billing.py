@@ -623,6 +623,13 @@ def test_a_bank_transfer_is_recorded_once(app, world, staff):
         ({"method": "bank_transfer", "received_on": "", "reference": "x"}, "received_on"),
         ({"method": "bank_transfer", "received_on": "27/02/2027", "reference": "x"}, "received_on"),
         ({"method": "bank_transfer", "received_on": "2027-03-02", "reference": "x"}, "received_on"),
+        # Issue 13: not before the invoice was issued, nor in a year the portal cannot mean.
+        ({"method": "bank_transfer", "received_on": "2026-01-05", "reference": "x"}, "received_on"),
+        ({"method": "bank_transfer", "received_on": "0001-01-01", "reference": "x"}, "received_on"),
+        (
+            {"method": "bank_transfer", "received_on": "2027-02-27", "reference": "\x00"},
+            "reference",
+        ),
         ({"method": "bank_transfer", "received_on": "2027-02-27", "reference": ""}, "reference"),
         (
             {"method": "bank_transfer", "received_on": "2027-02-27", "reference": "x" * 201},

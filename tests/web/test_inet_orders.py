@@ -191,7 +191,7 @@ def test_a_holder_without_a_photo_cannot_be_sent_and_is_named(shared, admin):
     ("change", "message"),
     [
         ({"delivery_postal_code": "12-34"}, "Enter a postal code like 100-0001."),
-        ({"delivery_name": "総務部\x00"}, "cannot be kept"),
+        ({"delivery_name": "総務部\x00"}, "Remove the control characters"),
         ({"delivery_phone": "call me"}, "Enter a phone number like 03-1234-5678."),
         ({"delivery_address": "東" * 301}, "Use at most 300 characters."),
         ({"note": "x" * 501}, "Use at most 500 characters."),

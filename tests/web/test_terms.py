@@ -269,6 +269,10 @@ def test_the_next_version_starts_from_the_latest_text(app, world, staff_admin):
         ({"effective_on": "2027-03-01"}, "effective_on", "March 2, 2027 or later"),
         ({"effective_on": "2027-02-01"}, "effective_on", "March 2, 2027 or later"),
         ({"effective_on": ""}, "effective_on", "Enter the effective date."),
+        # Issue 13: a year ahead at most (9999-12-31 was published and e-mailed).
+        ({"effective_on": "2028-03-02"}, "effective_on", "March 1, 2028 or earlier"),
+        ({"effective_on": "9999-12-31"}, "effective_on", "between 2000 and 2100"),
+        ({"body_en": "Terms\x00"}, "body_en", "Remove the control characters"),
         ({"title_ja": ""}, "title_ja", "This field is required."),
         ({"body_en": "   "}, "body_en", "This field is required."),
         ({"service_id": "987654"}, "service_id", "Not a valid choice."),

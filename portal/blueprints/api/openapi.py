@@ -62,8 +62,8 @@ SCHEMAS: dict[str, Any] = {
                         "type": "string",
                         "description": (
                             "bad_request, unauthorized, invalid_token, forbidden, not_found, "
-                            "not_withdrawable, different_reading, invalid, or the code of a "
-                            "refusal by the contract rules (e.g. inside_lead_time, "
+                            "unavailable, not_withdrawable, different_reading, invalid, or the "
+                            "code of a refusal by the contract rules (e.g. inside_lead_time, "
                             "not_month_end, not_a_downgrade, plan_not_offered, plan_not_sold, "
                             "contract_ended, notice_in_past, pending_request) or by the SLA "
                             "(not_touched, incident_open, before_end, window_closed, "
@@ -766,6 +766,14 @@ RESPONSES: dict[str, Any] = {
     "NotFound": _json(
         _ref("Error"), "No such contract, request or claim, or one the user may not see."
     ),
+    "Unavailable": {
+        **_json(
+            _ref("Error"),
+            "The database is out of reach or busy for a moment (`code`: unavailable); try "
+            "again after the seconds in Retry-After.",
+        ),
+        "headers": {"Retry-After": {"schema": {"type": "integer"}, "description": "Seconds"}},
+    },
     "Refused": _json(_ref("Error"), "The contract rules refuse it; `code` says why."),
     "Conflict": _json(_ref("Error"), "It clashes with the contract's current state."),
 }
@@ -803,7 +811,11 @@ PARAMETERS: dict[str, Any] = {
     },
 }
 
-_READ_ERRORS = {"401": _response("Unauthorized"), "404": _response("NotFound")}
+_READ_ERRORS = {
+    "401": _response("Unauthorized"),
+    "404": _response("NotFound"),
+    "503": _response("Unavailable"),
+}
 
 
 def _operation(

@@ -11,6 +11,7 @@ from wtforms.widgets import TextInput
 from portal.blueprints.validators import at_most, email, required
 from portal.services.billing import STATUSES
 
+MAX_YEN = 1_000_000_000  # far above any invoice, far below the database's integer range
 # Whether anything was typed; a value typed but unreadable keeps its own message.
 _given = InputRequired(_l("This field is required."))
 
@@ -44,6 +45,10 @@ class YenField(Field):
         if not digits.isascii() or not digits.isdigit():
             self.data = None
             raise ValueError(_l("Enter an amount in whole yen, e.g. 55000."))
+        # Bounded before it reaches a query: amounts are integer columns (issue 13).
+        if len(digits) > len(str(MAX_YEN)) or int(digits) > MAX_YEN:
+            self.data = None
+            raise ValueError(_l("Enter an amount of at most ¥1,000,000,000."))
         self.data = int(digits)
 
 

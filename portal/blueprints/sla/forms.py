@@ -26,6 +26,7 @@ from portal.blueprints.billing.forms import TokyoDateField, YenField
 from portal.blueprints.validators import at_most, required
 from portal.clock import TOKYO
 from portal.domain.sla import IncidentKind
+from portal.forms import FIRST_YEAR, LAST_YEAR
 from portal.models import UpdateStatus
 from portal.services.claims import Decision
 
@@ -40,7 +41,6 @@ STATUS_LABELS = {
     UpdateStatus.MONITORING: _l("Monitoring"),
     UpdateStatus.RESOLVED: _l("Resolved"),
 }
-FIRST_YEAR, LAST_YEAR = 2000, 2100
 
 
 class TokyoDateTimeField(DateTimeLocalField):
