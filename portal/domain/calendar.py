@@ -61,7 +61,8 @@ class ContractCalendar:
     service_start: date
     anchor_day: int
     term_anchor: date
-    minimum_term_end: date
+    # R-04; None through an agency: IW 27(3) applies regardless of article 4 (R-06 reading).
+    minimum_term_end: date | None
     in_minimum_term: bool
     current_term: Term
     renewal_notice_deadline: date | None
@@ -70,6 +71,9 @@ class ContractCalendar:
     agency_renewal_due: date | None
     days_to_agency_renewal_due: int | None
     ended_on: date | None
+    # R-06: the 6-month periods granted so far (the first, and one per renewal application
+    # carried out); empty for a direct or sales-agent contract.
+    agency_periods: tuple[Term, ...] = ()
 
 
 def validate_anchor_day(anchor_day: int) -> int:
@@ -219,7 +223,8 @@ def contract_calendar(
 ) -> ContractCalendar:
     """R-03..R-06: the anchor, minimum term, current term and deadlines of one contract."""
     anchor = term_anchor(service_start, anchor_day)
-    min_end = minimum_term_end(anchor, minimum_months)
+    min_end = None if via_agency else minimum_term_end(anchor, minimum_months)
+    periods: tuple[Term, ...] = ()
     # An ended contract stays in the term it ended in; it does not renew afterwards.
     as_of = min(on, ended_on) if ended_on is not None else on
 
@@ -236,6 +241,7 @@ def contract_calendar(
         # R-06: without a renewal application the contract ends with the last granted period.
         index = min(current_agency_period(anchor, as_of).number, granted - 1)
         term = agency_period(anchor, index)
+        periods = tuple(agency_period(anchor, i) for i in range(granted))
         if ended_on is None:
             agency_due = agency_period(anchor, granted - 1).end
             days_to_agency_due = (agency_due - on).days
@@ -251,7 +257,7 @@ def contract_calendar(
         anchor_day=anchor_day,
         term_anchor=anchor,
         minimum_term_end=min_end,
-        in_minimum_term=on <= min_end,
+        in_minimum_term=min_end is not None and on <= min_end,
         current_term=term,
         renewal_notice_deadline=notice_deadline,
         days_to_notice_deadline=days_to_notice,
@@ -259,4 +265,5 @@ def contract_calendar(
         agency_renewal_due=agency_due,
         days_to_agency_renewal_due=days_to_agency_due,
         ended_on=ended_on,
+        agency_periods=periods,
     )

@@ -109,8 +109,18 @@ class ContractState:
         return calendar.term_anchor(self.service_start, self.anchor_day)
 
     @property
-    def minimum_term_end(self) -> date:
+    def minimum_term_end(self) -> date | None:
+        """R-04; None through an agency, which has no minimum term (R-06 reading)."""
+        if self.via_agency:
+            return None
         return calendar.minimum_term_end(self.term_anchor, self.minimum_months)
+
+    def shortfall_months(self, termination_on: date) -> int:
+        """R-22/R-31: the minimum term's billing months left at `termination_on` (none through
+        an agency, R-06 reading)."""
+        if self.minimum_term_end is None:
+            return 0
+        return unexpired_months(self.minimum_term_end, termination_on, self.term_anchor)
 
     @property
     def last_day(self) -> date | None:
@@ -476,7 +486,7 @@ def quote_downgrade(
     if refusal:
         return refusal
 
-    months = unexpired_months(state.minimum_term_end, termination_on, state.term_anchor)
+    months = state.shortfall_months(termination_on)
     new_start = termination_on + _ONE_DAY  # an anchor day, so it is also the new A
     charges = [
         Charge(ChargeKind.CHANGE_FEE, prices.change_fee, prices.change_fee_tax_rate_percent),
@@ -505,8 +515,12 @@ def quote_downgrade(
         new_monthly_fee=plan.monthly_fee,
         new_service_start=new_start,
         new_term_anchor=calendar.term_anchor(new_start, state.anchor_day),
-        new_minimum_term_end=calendar.minimum_term_end(new_start, plan.minimum_months),
-        new_minimum_months=plan.minimum_months,
+        # The new contract is sold through the same channel: through an agency, no minimum
+        # term either (R-06 reading).
+        new_minimum_term_end=None
+        if state.via_agency
+        else calendar.minimum_term_end(new_start, plan.minimum_months),
+        new_minimum_months=None if state.via_agency else plan.minimum_months,
     )
 
 
@@ -522,7 +536,7 @@ def quote_cancellation(
     )
     if refusal:
         return refusal
-    months = unexpired_months(state.minimum_term_end, termination_on, state.term_anchor)
+    months = state.shortfall_months(termination_on)
     charges = (
         (
             Charge(
@@ -676,7 +690,7 @@ def cheaper_end(state: ContractState, notice_on: date, termination_on: date) -> 
     the monthly fees until then and keeps the service, instead of paying them as a shortfall.
     """
     end = state.minimum_term_end
-    if unexpired_months(end, termination_on, state.term_anchor) == 0:
+    if end is None or state.shortfall_months(termination_on) == 0:
         return None
     if end > _latest_allowed(notice_on):
         return None

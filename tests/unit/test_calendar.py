@@ -208,13 +208,23 @@ def test_r06_agency_renewal_due_and_no_auto_renewal():
     assert first.renewal_notice_deadline is None
     assert first.days_to_notice_deadline is None
     assert first.next_renewal_start is None
-    assert first.minimum_term_end == date(2027, 11, 20)
+    # R-06 reading: IW 27(3) applies regardless of article 4, so no minimum term (not
+    # 2027-11-20, which the plan's 12 months would give), and the periods granted instead.
+    assert first.minimum_term_end is None
+    assert first.in_minimum_term is False
+    assert first.agency_periods == (Term(date(2026, 11, 21), date(2027, 5, 20), 0),)
 
     renewed = contract_calendar(
         **common, on=date(2027, 3, 1), via_agency=True, agency_periods_granted=2
     )
     assert renewed.current_term.number == 0
     assert renewed.agency_renewal_due == date(2027, 11, 20)
+    assert renewed.agency_periods == (
+        Term(date(2026, 11, 21), date(2027, 5, 20), 0),
+        Term(date(2027, 5, 21), date(2027, 11, 20), 1),
+    )
+    direct = contract_calendar(**common, on=date(2027, 3, 1))
+    assert (direct.minimum_term_end, direct.agency_periods) == (date(2027, 11, 20), ())
 
     # No application for a second period: the contract does not roll into it.
     lapsed = contract_calendar(**common, on=date(2027, 6, 1), via_agency=True)

@@ -355,6 +355,25 @@ def test_r06_agency_contract_cannot_be_ended_after_its_last_period():
     assert refusal.params == {"last_day": date(2027, 5, 20)}
 
 
+def test_r06_r31_an_agency_contract_is_cancelled_without_a_shortfall():
+    """R-06 reading: IW 27(3) applies regardless of article 4 (the minimum term), so ending an
+    agency contract owes no shortfall. The issue's case: a ¥25,000 contract whose only period
+    ends 2027-05-20, cancelled on 2027-02-20 for 2027-03-20, was quoted 7 months (¥192,500
+    with tax); it owes nothing, and a downgrade owes only its change and initial fees."""
+    state = replace(AGENCY, monthly_fee=25_000, plan_id=SMALL)
+    q = _ok(quote_cancellation(state, date(2027, 2, 18)))
+    assert q.effective_on == date(2027, 3, 20)
+    assert (q.minimum_term_end, q.unexpired_months, q.shortfall, q.charges) == (None, 0, 0, ())
+    assert q.invoice_month is None
+    assert quotes.cheaper_end(state, date(2027, 2, 18), q.effective_on) is None
+
+    down = _ok(quote_downgrade(AGENCY, PRICES, W2_NOTICE, SMALL))
+    assert down.shortfall == 0
+    assert {c.kind for c in down.charges} == {ChargeKind.CHANGE_FEE, ChargeKind.INITIAL_FEE}
+    # The direct contract of W-2 still owes its shortfall (7 months at ¥50,000).
+    assert _ok(quote_cancellation(W1, W2_NOTICE)).shortfall == 7 * 50_000
+
+
 # --- R-05 notice against renewal ---------------------------------------------------------
 
 
@@ -753,13 +772,20 @@ def test_r22_r30_property_termination_is_a_month_end_at_least_30_days_ahead(chan
             assert q.new_service_start == q.effective_on + ONE_DAY
             assert q.new_term_anchor == q.new_service_start
             assert is_anchor_day(q.new_term_anchor, state.anchor_day)
-            assert q.new_minimum_term_end == minimum_term_end(
-                q.new_term_anchor, q.new_minimum_months
-            )
+            if state.via_agency:
+                # R-06 reading: the new contract is through the agency too: no minimum term.
+                assert (q.new_minimum_term_end, q.new_minimum_months) == (None, None)
+            else:
+                assert q.new_minimum_term_end == minimum_term_end(
+                    q.new_term_anchor, q.new_minimum_months
+                )
             assert q.charge(ChargeKind.INITIAL_FEE) == prices.plan(target).monthly_fee
             assert q.charge(ChargeKind.CHANGE_FEE) == prices.change_fee
             assert q.shortfall == state.monthly_fee * q.unexpired_months
             assert q.invoice_month is not None
+        if state.via_agency:
+            # R-06 reading: no minimum term, so never a shortfall (R-31).
+            assert (q.minimum_term_end, q.unexpired_months, q.shortfall) == (None, 0, 0)
         _assert_every_quote_invariant(q, state)
 
 

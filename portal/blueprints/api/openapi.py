@@ -159,12 +159,23 @@ SCHEMAS: dict[str, Any] = {
             "monthly_fee": {**YEN, "description": "Amount: the fee as sold, tax excluded."},
             "status": {"type": "string", "enum": [s.value for s in ContractStatus]},
             "sales_channel": {"type": "string", "enum": [c.value for c in SalesChannel]},
-            "minimum_months": {"type": "integer"},
+            "minimum_months": {
+                **_nullable("integer"),
+                "description": "Null through an agency: no minimum term (R-06).",
+            },
             "service_start": DATE,
             "anchor_day": {"type": "integer", "minimum": 1, "maximum": 28},
             "term_anchor": DATE,
-            "minimum_term_end": DATE,
+            "minimum_term_end": {
+                **NULLABLE_DATE,
+                "description": "Null through an agency: no minimum term (R-06).",
+            },
             "in_minimum_term": {"type": "boolean"},
+            "agency_periods": {
+                "type": "array",
+                "items": _ref("Term"),
+                "description": "Through an agency: the 6-month periods granted so far (R-06).",
+            },
             "current_term": _ref("Term"),
             "next_renewal_start": {**NULLABLE_DATE, "description": "The renewal date (R-05)."},
             "renewal_notice_deadline": {

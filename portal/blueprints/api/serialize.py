@@ -128,12 +128,17 @@ def contract(
         "plan": plan(found.plan, locale=locale, fees=fees),
         "status": found.status.value,
         "sales_channel": found.sales_channel.value,
-        "minimum_months": found.minimum_months,
+        # R-06 reading: a contract through an agency has no minimum term.
+        "minimum_months": None if cal.minimum_term_end is None else found.minimum_months,
         "service_start": day(cal.service_start),
         "anchor_day": cal.anchor_day,
         "term_anchor": day(cal.term_anchor),
         "minimum_term_end": day(cal.minimum_term_end),
         "in_minimum_term": cal.in_minimum_term,
+        "agency_periods": [
+            {"start": day(p.start), "end": day(p.end), "number": p.number}
+            for p in cal.agency_periods
+        ],
         "current_term": {
             "start": day(cal.current_term.start),
             "end": day(cal.current_term.end),
