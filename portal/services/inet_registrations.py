@@ -472,17 +472,24 @@ def end_registration(
     today = clock.today()
     if not _close(registration.id, RegistrationEnd.WITHDRAWN, actor, today, ~in_progress):
         raise Conflict(_("This registration has already ended."))
+    return _ended(registration, "inet_registration_ended", "inet_registration_ended", actor, ip)
+
+
+def _ended(
+    registration: InetRegistration, action: str, notice: str, actor: Actor, ip: str
+) -> InetRegistration:
+    """After `_close`: the record (R-83/R-84, on the audit log) and the notice of the end."""
     db.session.expire(registration)
     audit.record(
-        "inet_registration_ended",
+        action,
         actor=actor,
         organisation_id=registration.organisation_id,
         subject=registration,
         ip=ip,
-        ended_on=today.isoformat(),
+        ended_on=registration.ended_on.isoformat(),
         photos_delete_on=registration.photos_delete_on.isoformat(),
     )
-    _announce_end(registration, "inet_registration_ended")
+    _announce_end(registration, notice)
     return registration
 
 
@@ -650,18 +657,8 @@ def cancel_dormant(
     unused = (InetRegistration.registered_at < since, ~signed_in, ~ordered)
     if not _close(registration.id, RegistrationEnd.DORMANT, actor, today, *unused):
         raise Conflict(_("The registration was used or ended meanwhile: it was not cancelled."))
-    db.session.expire(registration)
-    audit.record(
-        "inet_registration_cancelled_dormant",
-        actor=actor,
-        organisation_id=registration.organisation_id,
-        subject=registration,
-        ip=ip,
-        ended_on=today.isoformat(),
-        photos_delete_on=registration.photos_delete_on.isoformat(),
-    )
-    _announce_end(registration, "inet_registration_cancelled")
-    return registration
+    action, notice = "inet_registration_cancelled_dormant", "inet_registration_cancelled"
+    return _ended(registration, action, notice, actor, ip)
 
 
 # --- the public application (R-80) -----------------------------------------------------------
