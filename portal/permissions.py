@@ -392,6 +392,12 @@ def can_apply_for_inet(actor: Actor) -> bool:
     return is_agent(actor) or is_customer_admin(actor)
 
 
+def can_end_inet_registration(actor: Actor) -> bool:
+    """R-83: the customer's own administrators end its use (not agents, not staff viewing,
+    R-72)."""
+    return is_customer_admin(actor) and actor.entry is None
+
+
 def can_see_inet(actor: Actor) -> bool:
     """Who finds I-NET SERVICE in the customer's portal (when the organisation is registered):
     administrators, agents (their own orders, R-85) and staff viewing (the order list)."""

@@ -51,9 +51,9 @@ from portal.permissions import (
     Actor,
     can_apply_for_inet,
     can_consent_to_terms,
+    can_end_inet_registration,
     can_manage_inet_registrations,
     is_agent,
-    is_customer_admin,
 )
 from portal.services import audit, information, mail, terms
 from portal.services.auth import check_password_strength, hash_password, normalise_email
@@ -425,11 +425,6 @@ ORDERS_IN_PROGRESS = (
 )
 
 
-def may_end(actor: Actor) -> bool:
-    """The customer's own administrators end its use (not agents, not staff viewing, R-72)."""
-    return is_customer_admin(actor) and actor.entry is None
-
-
 def _close(
     registration_id: int, reason: RegistrationEnd, actor: Actor, today: date, *conditions: Any
 ) -> bool:
@@ -457,7 +452,8 @@ def end_registration(
 ) -> InetRegistration:
     """R-83: the customer ends its use today; its photos are deleted one month later, and it
     is told the date. It may register again."""
-    if not may_end(actor) or actor.organisation_id != registration.organisation_id:
+    own = actor.organisation_id == registration.organisation_id
+    if not (can_end_inet_registration(actor) and own):
         raise NotAllowed(_("Only the organisation's administrators end its I-NET SERVICE."))
     in_progress = sa.exists().where(
         CardOrder.registration_id == registration.id, CardOrder.state.in_(ORDERS_IN_PROGRESS)

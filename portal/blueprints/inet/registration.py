@@ -24,6 +24,7 @@ from portal.permissions import (
     Actor,
     can_apply_for_inet,
     can_consent_to_terms,
+    can_end_inet_registration,
     can_manage_card_holders,
     can_see_inet,
     can_use_customer_portal,
@@ -105,7 +106,7 @@ def _home_page(
         apply_form=apply_form if may_apply else None,
         asks_consent=can_consent_to_terms(actor),
         contacts_form=contacts_form if registration is not None else None,
-        may_end=registration is not None and registrations.may_end(actor),
+        may_end=registration is not None and can_end_inet_registration(actor),
         end_form=ConfirmForm(formdata=None),
         holders_url=_link("inet.holders") if can_manage_card_holders(actor) else None,
         orders_url=_link("inet.orders"),
@@ -203,7 +204,7 @@ def end():
     """R-83: an administrator ends the organisation's use today, after a confirmation that
     says when the photos will be deleted."""
     actor = _reader()
-    if not registrations.may_end(actor):
+    if not can_end_inet_registration(actor):
         abort(403, _("Only the organisation's administrators end its I-NET SERVICE."))
     form = ConfirmForm()
     if not form.validate_on_submit() or form.confirmed.data == "edit":
