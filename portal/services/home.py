@@ -448,25 +448,44 @@ def _clients(actor: Actor, query: str) -> sa.Select[tuple[Organisation]]:
     return found.order_by(reading, Organisation.id)
 
 
-def for_agent(actor: Actor, *, today: date, now: datetime, query: str = "") -> AgentHome:
-    """R-71: across the agent's clients (those matching the search): deadlines of the next
-    two months soonest first, then overdue invoices (sales agents only), then open incidents."""
+@dataclass
+class AgentItems:
+    """What an agent's clients (those matching the search) have to do, collected once for the
+    agent's home page and the worklist (services.worklist)."""
+
+    clients: list[Organisation]  # by kana reading
+    contracts: list[Contract]
+    deadlines: list[DeadlineItem]  # every running contract's, soonest first
+    overdue: dict[int, Overdue]  # by organisation id, longest overdue first; {} for agencies
+
+
+def agent_items(actor: Actor, *, today: date, query: str = "") -> AgentItems:
+    """R-71: the deadlines of every client matching the search and, for sales agents only
+    (agencies never see fees or invoices), each client's overdue invoices as one item."""
     clients = list(db.session.scalars(_clients(actor, query)))
-    by_id = {o.id: o for o in clients}
     ids = _clients(actor, query).with_only_columns(Organisation.id).order_by(None)
     contracts = _with_facts(sa.select(Contract).where(Contract.organisation_id.in_(ids)))
-    deadlines = _deadlines(contracts, today)
-    soon = [
-        ClientItem(by_id[d.contract.organisation_id], deadline=d)
-        for d in deadlines
-        if d.deadline.days_left <= AGENT_HORIZON_DAYS
-    ]
     late: dict[int, Overdue] = {}  # the longest overdue first, as the query sorts them
     if can_see_fees(actor):  # sales agents; agencies never see fees or invoices (R-71)
         for i in _open_invoices(Invoice.organisation_id.in_(ids), today, overdue_only=True):
             found = late.setdefault(i.invoice.organisation_id, Overdue(i, 0, 0))
             found.count += 1
             found.amount_due += i.amount_due
+    return AgentItems(clients, contracts, _deadlines(contracts, today), late)
+
+
+def for_agent(actor: Actor, *, today: date, now: datetime, query: str = "") -> AgentHome:
+    """R-71: across the agent's clients (those matching the search): deadlines of the next
+    two months soonest first, then overdue invoices (sales agents only), then open incidents."""
+    collected = agent_items(actor, today=today, query=query)
+    clients, contracts, deadlines = collected.clients, collected.contracts, collected.deadlines
+    late = collected.overdue
+    by_id = {o.id: o for o in clients}
+    soon = [
+        ClientItem(by_id[d.contract.organisation_id], deadline=d)
+        for d in deadlines
+        if d.deadline.days_left <= AGENT_HORIZON_DAYS
+    ]
     ongoing = []
     for view in incidents.for_contracts(contracts, now):
         if view.is_open:

@@ -96,6 +96,9 @@ MATRIX: dict[tuple[str, str], tuple[Expected, ...]] = {
     # R-71: agents only. Entering A again while inside A is refused with a message (HOME).
     ("partners.clients", "GET"):
         (LOGIN,  404,    404,    404,    200,    200,    200,    200,    404,    404,    404,    404),
+    # The worklist as CSV (agencies' without amounts), for agents as the list itself.
+    ("partners.clients_csv", "GET"):
+        (LOGIN,  404,    404,    404,    200,    200,    200,    200,    404,    404,    404,    404),
     ("partners.enter", "POST"):
         (LOGIN,  404,    404,    404,    HOME,   404,    HOME,   404,    404,    404,    404,    404),
     # The back office: staff only; 403 while viewing as a customer (R-72); billing staff

@@ -2,7 +2,17 @@
 
 from __future__ import annotations
 
-from flask import Blueprint, abort, flash, redirect, render_template, url_for
+from flask import (
+    Blueprint,
+    Response,
+    abort,
+    flash,
+    redirect,
+    render_template,
+    request,
+    url_for,
+)
+from flask_babel import get_locale
 from flask_babel import gettext as _
 from flask_login import login_required
 from sqlalchemy.exc import IntegrityError
@@ -10,9 +20,8 @@ from sqlalchemy.exc import IntegrityError
 from portal.blueprints.partners.forms import MAX_PURPOSE_LENGTH, EnterClientForm
 from portal.clock import clock
 from portal.extensions import db
-from portal.permissions import clients_of, get_client_or_404, is_agent
-from portal.services import contracts as contract_service
-from portal.services import entries
+from portal.permissions import get_client_or_404, is_agent
+from portal.services import entries, home, worklist
 from portal.services.errors import PortalError
 from portal.web import client_ip, current_actor, current_session
 
@@ -26,21 +35,50 @@ def _agent():
     return actor
 
 
+def _search() -> tuple[str, str]:
+    """The search as typed (control characters dropped) and its error, if any (bounded)."""
+    query = home.search_text(request.args.get("q"))
+    if len(query) > home.MAX_SEARCH:
+        return query, _("Use at most %(max)d characters.", max=home.MAX_SEARCH)
+    return query, ""
+
+
+def _worklist_page(actor, query: str, error: str):
+    found = worklist.for_agent(actor, today=clock.today(), query="" if error else query)
+    page = render_template(
+        "partners/clients.html", worklist=found, q=query, error=error, form=EnterClientForm()
+    )
+    return page, 422 if error else 200
+
+
 @bp.get("/clients")
 @login_required
 def clients():
+    """R-71: the worklist across the agent's clients, the most urgent first."""
     actor = _agent()
-    organisations = list(db.session.scalars(clients_of(actor)))
-    contracts = contract_service.contracts_of_organisations([o.id for o in organisations])
+    query, error = _search()
+    return _worklist_page(actor, query, error)
+
+
+@bp.get("/clients.csv")
+@login_required
+def clients_csv():
+    """The worklist (the same search) as CSV for Excel, like the other CSV downloads; an
+    agency's file has no amount (R-71)."""
+    actor = _agent()
+    query, error = _search()
+    if error:
+        return _worklist_page(actor, query, error)
     today = clock.today()
-    by_org: dict[int, list] = {o.id: [] for o in organisations}
-    for contract, cal in contract_service.with_calendars(contracts, today):
-        by_org[contract.organisation_id].append((contract, cal))
-    return render_template(
-        "partners/clients.html",
-        organisations=organisations,
-        by_org=by_org,
-        form=EnterClientForm(),
+    found = worklist.for_agent(actor, today=today, query=query)
+    filename = f"clients-{today:%Y%m%d}.csv"
+    return Response(
+        worklist.csv_text(found, str(get_locale())),
+        mimetype="text/csv",
+        headers={
+            "Content-Disposition": f'attachment; filename="{filename}"',
+            "Cache-Control": "no-store",
+        },
     )
 
 
