@@ -200,6 +200,12 @@ def can_onboard(actor: Actor) -> bool:
     return _staff_in(actor, StaffRole.SUPPORT, StaffRole.ADMINISTRATOR)
 
 
+def can_manage_partners(actor: Actor) -> bool:
+    """R-71: support staff (and staff administrators) create partner companies and assign or
+    withdraw their clients; the other back-office roles only look."""
+    return _staff_in(actor, StaffRole.SUPPORT, StaffRole.ADMINISTRATOR)
+
+
 def can_view_as_customer(actor: Actor) -> bool:
     """R-72: support staff (and staff administrators) may view the portal as a customer."""
     return can_onboard(actor)

@@ -38,6 +38,12 @@ def post_data(endpoint: str, world: World, actor: str, *, org: str = "a") -> dic
             world.ids["plan_small"], admin_email=f"first-admin-{actor}@gamma.example"
         ),
         "staff.view_as": {"as_user_id": as_user, "reason": VIEW_AS_REASON},
+        # Partner companies, stopped before they change the shared world: a name that
+        # exists already (422), an organisation already the partner's client (422), and a
+        # withdrawal without `confirmed` (its confirmation page, 200).
+        "staff.new_partner": {"name": "Sales Agent Co.", "kind": "sales_agent"},
+        "staff.assign_client": {"organisation_id": world.org_a if org == "a" else world.org_b},
+        "staff.withdraw_client": {},
         # W-2 on either organisation's W-1 contract (the clock is at 2027-03-01).
         "contracts.confirm": {
             "kind": "cancellation",
@@ -343,6 +349,9 @@ def route_ids(app: Flask, world: World, endpoint: str, *, org: str = "a") -> dic
         ids["maintenance_id"] = sla_maintenance(app, world)
     if "feed_token" in arguments:
         ids["feed_token"] = feed_token(app, ids["organisation_id"])
+    if "partner_id" in arguments:
+        # A's sales agent company (A is its client); B's is another sales agent company.
+        ids["partner_id"] = world.ids["sales_partner" if org == "a" else "other_sales_partner"]
     if endpoint == "sla.file_claim":
         sla_incident(app, world, org, open_=True)
     if endpoint == "contracts.confirm":

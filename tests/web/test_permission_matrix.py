@@ -116,6 +116,22 @@ MATRIX: dict[tuple[str, str], tuple[Expected, ...]] = {
         (LOGIN,  404,    404,    404,    404,    404,    404,    404,    PORTAL, 403,    403,    403),
     ("staff.contract", "GET"):
         (LOGIN,  404,    404,    404,    404,    404,    404,    404,    200,    403,    200,    200),
+    # Partner companies: every back-office role looks; support staff (and staff
+    # administrators) create them and assign or withdraw clients. The POSTs stop before they
+    # change the shared world: a partner name that exists (422), A already the sales agent's
+    # client (422), a withdrawal without `confirmed` (its confirmation page, 200).
+    ("staff.partners", "GET"):
+        (LOGIN,  404,    404,    404,    404,    404,    404,    404,    200,    403,    200,    200),
+    ("staff.new_partner", "GET"):
+        (LOGIN,  404,    404,    404,    404,    404,    404,    404,    200,    403,    403,    403),
+    ("staff.new_partner", "POST"):
+        (LOGIN,  404,    404,    404,    404,    404,    404,    404,    422,    403,    403,    403),
+    ("staff.partner", "GET"):
+        (LOGIN,  404,    404,    404,    404,    404,    404,    404,    200,    403,    200,    200),
+    ("staff.assign_client", "POST"):
+        (LOGIN,  404,    404,    404,    404,    404,    404,    404,    422,    403,    403,    403),
+    ("staff.withdraw_client", "POST"):
+        (LOGIN,  404,    404,    404,    404,    404,    404,    404,    200,    403,    403,    403),
     # the provider's staff record usage (support and billing alike).
     ("staff.record_usage", "POST"):
         (LOGIN,  404,    404,    404,    404,    404,    404,    404,    S_CON,  403,    S_CON,  S_CON),
@@ -485,6 +501,11 @@ MAY_SEE_OTHER: dict[tuple[str, str], dict[str, Expected]] = {
     ("staff.organisation", "GET"): {"support": 200, "billing": 200},
     ("staff.view_as", "POST"): {"support": PORTAL, "billing": 403},
     ("staff.contract", "GET"): {"support": 200, "billing": 200},
+    # Partner companies are nobody's organisation: B's partner (and B as its client) is there
+    # for staff as A's is; the POSTs stop as in MATRIX.
+    ("staff.partner", "GET"): {"support": 200, "billing": 200},
+    ("staff.assign_client", "POST"): {"support": 422, "billing": 403},
+    ("staff.withdraw_client", "POST"): {"support": 200, "billing": 403},
     ("staff.record_usage", "POST"): {"support": S_CON, "billing": S_CON},
     ("contracts.change", "GET"): dict.fromkeys(B_PEOPLE, 200),
     ("contracts.end", "GET"): dict.fromkeys(B_PEOPLE, 200),
@@ -695,6 +716,7 @@ def _other_case(shared, endpoint: str, method: str, actor: str, target: str) -> 
                 "maintenance_id",
                 "holder_id",
                 "order_id",
+                "partner_id",
             ),
             MISSING_ID,
         )

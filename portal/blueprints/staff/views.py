@@ -322,3 +322,7 @@ def retry_mail():
     db.session.commit()
     flash(_("%(n)d e-mail(s) will be sent again on the next run.", n=count), "success")
     return redirect(url_for("staff.mail_queue"))
+
+
+# Partner companies have their own module; importing it adds its routes to `bp`.
+from portal.blueprints.staff import partners as _partners  # noqa: E402, F401
