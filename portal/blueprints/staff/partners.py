@@ -137,7 +137,9 @@ def assign_client(partner_id: int):
     if not form.validate_on_submit():
         return _partner_page(found, form, 422)
     try:
-        assignment = partner_service.assign(actor, found, form.organisation_id.data, ip=client_ip())
+        # An id beyond the database's integer names no organisation (issue 13): 0 has none.
+        chosen = form.organisation_id.data if 0 < form.organisation_id.data <= 2**31 - 1 else 0
+        assignment = partner_service.assign(actor, found, chosen, ip=client_ip())
         client = assignment.organisation
         db.session.commit()
     except NotAllowed:
