@@ -40,7 +40,11 @@ class Config:
         # as a role that owns nothing (R-42; README, Production). Empty: the URL above.
         migration_url = env.get("PORTAL_MIGRATION_DATABASE_URL", "")
         self.MIGRATION_DATABASE_URI = database_url(migration_url) if migration_url else ""
-        self.SQLALCHEMY_ENGINE_OPTIONS: dict = {"pool_pre_ping": True}
+        # No ping per checkout (issue 15: a round trip on every request). A connection is
+        # replaced after half an hour instead, and one the server dropped fails one request
+        # (503, portal.outage): SQLAlchemy then invalidates the whole pool, so the next request
+        # of the process connects afresh.
+        self.SQLALCHEMY_ENGINE_OPTIONS: dict = {"pool_pre_ping": False, "pool_recycle": 1800}
         if self.SQLALCHEMY_DATABASE_URI.startswith("postgresql"):
             # A database host that drops packets answers 503 within seconds, not after TCP's
             # own timeout (issue 13).

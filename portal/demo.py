@@ -34,9 +34,11 @@ from portal.models import (
     InetRegistration,
     Maintenance,
     Organisation,
+    PartnerApplication,
     PartnerAssignment,
     PartnerCompany,
     PartnerKind,
+    PartnerRole,
     Plan,
     PriceList,
     Provider,
@@ -75,6 +77,10 @@ DEMO_LOGINS = (
     DemoLogin("admin@minato-logi.example", "customer administrator (みなと物流株式会社)"),
     DemoLogin("agent@tokai-sales.example", "sales agent (東海システム販売株式会社)"),
     DemoLogin("agent@ekimae-it.example", "agency agent (駅前ITサービス合同会社)"),
+    DemoLogin(
+        "admin@tokai-sales.example",
+        "sales agent, partner administrator: manages its agents (東海システム販売株式会社)",
+    ),
     DemoLogin("support@imageworks-provider.example", "provider support staff"),
     DemoLogin("billing@imageworks-provider.example", "provider billing staff"),
     DemoLogin(
@@ -207,7 +213,14 @@ def load(today: date) -> bool:
     administrators[minato] = user(
         "admin@minato-logi.example", "伊藤 美咲", organisation=minato, **admin
     )
-    user("agent@tokai-sales.example", "渡辺 健", kind=UserKind.AGENT, partner=tokai)
+    tokai_agent = user("agent@tokai-sales.example", "渡辺 健", kind=UserKind.AGENT, partner=tokai)
+    user(
+        "admin@tokai-sales.example",
+        "加藤 大輔",
+        kind=UserKind.AGENT,
+        partner=tokai,
+        partner_role=PartnerRole.ADMINISTRATOR,
+    )
     user("agent@ekimae-it.example", "山本 由美", kind=UserKind.AGENT, partner=ekimae)
     user(
         "support@imageworks-provider.example",
@@ -277,6 +290,29 @@ def load(today: date) -> bool:
                 consented_at=applied,
             )
         )
+
+    # Issue 14: the sales agent applied for a new client two days ago; staff have yet to decide.
+    db.session.add(
+        PartnerApplication(
+            partner=tokai,
+            submitted_by=tokai_agent,
+            submitted_at=datetime.combine(today - timedelta(days=2), time(15, 20), TOKYO),
+            legal_name="株式会社しろくま食品",
+            legal_name_kana="シロクマショクヒン",
+            postal_code="460-0008",
+            address="愛知県名古屋市中区栄3-1-1",
+            phone="052-000-0000",
+            billing_email="keiri@shirokuma-foods.example",
+            contract_contact_name="木村 翔",
+            contract_contact_email="kimura@shirokuma-foods.example",
+            locale="ja",
+            admin_name="木村 翔",
+            admin_email="admin@shirokuma-foods.example",
+            plan=plans["iw-50"],
+            service_start=calendar.billing_month_of(today, ANCHOR).end + timedelta(days=1),
+            anchor_day=ANCHOR,
+        )
+    )
 
     _load_sla(today, image_works, staff_administrator)
     _load_inet(today, inet, sakura, administrators[sakura], password)

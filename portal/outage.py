@@ -72,7 +72,7 @@ def describe(exc: BaseException) -> str:
 
 def forget_connection() -> None:
     """Roll back what the failed transaction left and drop the session, so that the next
-    statement takes a fresh connection (the pool pings it first: pool_pre_ping)."""
+    statement takes a fresh connection (a disconnect invalidated the pool: no ping needed)."""
     with suppress(sa.exc.SQLAlchemyError):
         db.session.rollback()
     with suppress(sa.exc.SQLAlchemyError):

@@ -10,6 +10,7 @@ from dataclasses import dataclass
 
 import sqlalchemy as sa
 from flask import abort, g
+from sqlalchemy.orm import joinedload
 
 from portal.extensions import db
 from portal.models import (
@@ -28,8 +29,10 @@ from portal.models import (
     MisuseReport,
     Organisation,
     OutboxEmail,
+    PartnerApplication,
     PartnerAssignment,
     PartnerKind,
+    PartnerRole,
     Service,
     SlaClaim,
     StaffRole,
@@ -206,6 +209,29 @@ def can_manage_partners(actor: Actor) -> bool:
     return _staff_in(actor, StaffRole.SUPPORT, StaffRole.ADMINISTRATOR)
 
 
+def can_decide_partner_applications(actor: Actor) -> bool:
+    """Issue 14: support staff (and staff administrators) approve or refuse a partner's
+    application for a new client, as they onboard any application; the others only look."""
+    return can_onboard(actor)
+
+
+def can_apply_for_clients(actor: Actor) -> bool:
+    """R-71: sales agents and agencies act for clients in sign-up: any agent of either kind
+    applies for a new client (staff decide; the client's administrator consents, R-60)."""
+    return is_agent(actor)
+
+
+def is_partner_admin(actor: Actor) -> bool:
+    """An administrator of a partner company: an agent who also manages its agents."""
+    return is_agent(actor) and actor.user.partner_role == PartnerRole.ADMINISTRATOR
+
+
+def can_manage_partner_people(actor: Actor) -> bool:
+    """Issue 14: a partner company's administrators invite and remove its agents and see
+    which agent acted for which client."""
+    return is_partner_admin(actor)
+
+
 def can_view_as_customer(actor: Actor) -> bool:
     """R-72: support staff (and staff administrators) may view the portal as a customer."""
     return can_onboard(actor)
@@ -354,6 +380,8 @@ class Holdings:
 
     contracts: bool
     inet: bool
+    # R-83: an ended registration whose photos are still kept (their deletion day is shown).
+    photos_kept: bool = False
 
 
 def holdings(actor: Actor) -> Holdings:
@@ -368,9 +396,26 @@ def holdings(actor: Actor) -> Holdings:
     inet = sa.exists().where(
         InetRegistration.organisation_id == org_id, InetRegistration.ended_at.is_(None)
     )
-    row = db.session.execute(sa.select(contracts, inet)).one()
-    found = Holdings(contracts=bool(row[0]), inet=bool(row[1]))
-    g.holdings = (org_id, found)
+    row = db.session.execute(sa.select(contracts, inet, photos_kept(org_id))).one()
+    return remember_holdings(
+        actor, Holdings(contracts=bool(row[0]), inet=bool(row[1]), photos_kept=bool(row[2]))
+    )
+
+
+def photos_kept(organisation_id) -> sa.Exists:
+    """R-83: whether a registration of the organisation (an id or an SQL expression) ended with
+    its photos not deleted yet."""
+    return sa.exists().where(
+        InetRegistration.organisation_id == organisation_id,
+        InetRegistration.photos_deleted_at.is_(None),
+        InetRegistration.photos_delete_on.is_not(None),
+    )
+
+
+def remember_holdings(actor: Actor, found: Holdings) -> Holdings:
+    """The holdings of the actor's organisation for the rest of the request (read with the
+    session: portal.services.auth.SignedIn)."""
+    g.holdings = (actor.organisation_id, found)
     return found
 
 
@@ -464,7 +509,22 @@ def contracts_visible(actor: Actor) -> sa.Select[tuple[Contract]]:
 
 
 def get_contract_or_404(contract_id: int, actor: Actor) -> Contract:
-    contract = db.session.scalar(contracts_visible(actor).where(Contract.id == contract_id))
+    """The contract, with its service, plan, partner company and events in the same statement
+    (every contract page reads them: issue 15)."""
+    contract = (
+        db.session.execute(
+            contracts_visible(actor)
+            .where(Contract.id == contract_id)
+            .options(
+                joinedload(Contract.service),
+                joinedload(Contract.plan),
+                joinedload(Contract.partner),
+                joinedload(Contract.events),
+            )
+        )
+        .unique()
+        .scalar_one_or_none()
+    )
     if contract is None:
         abort(404)
     return contract
@@ -522,6 +582,29 @@ def clients_of(actor: Actor) -> sa.Select[tuple[Organisation]]:
         .where(PartnerAssignment.partner_id == actor.user.partner_id)
         .order_by(Organisation.legal_name)
     )
+
+
+def get_partner_application_or_404(application_id: int, actor: Actor) -> PartnerApplication:
+    """An agent sees its own partner company's applications; back-office staff every one."""
+    application = db.session.get(PartnerApplication, application_id)
+    if application is None:
+        abort(404)
+    if is_staff(actor) or (is_agent(actor) and application.partner_id == actor.user.partner_id):
+        return application
+    abort(404)
+
+
+def get_partner_agent_or_404(user_id: int, actor: Actor) -> User:
+    """An agent of the actor's own partner company (another company's answers 404)."""
+    user = db.session.get(User, user_id)
+    if (
+        user is None
+        or not is_agent(actor)
+        or user.kind != UserKind.AGENT
+        or user.partner_id != actor.user.partner_id
+    ):
+        abort(404)
+    return user
 
 
 def get_client_or_404(organisation_id: int, actor: Actor) -> Organisation:

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import functools
 from datetime import date, datetime
 from typing import Any
 
+from babel.dates import format_date as babel_format_date
 from flask import Flask, g
-from flask_babel import format_date, get_locale
+from flask_babel import get_locale, get_translations
 from flask_babel import gettext as _
+from jinja2.ext import _make_new_gettext, _make_new_ngettext
 
 from portal import permissions
 from portal.clock import TOKYO, clock
@@ -21,8 +24,17 @@ def yen(amount: int | None) -> str:
     return f"−¥{-amount:,}" if amount < 0 else f"¥{amount:,}"
 
 
+@functools.lru_cache(maxsize=8192)
+def _long_date(locale: str, day: date) -> str:
+    """Babel's long date, computed once per language and day (issue 15: a list page formats
+    the same few dates many times)."""
+    return babel_format_date(day, format="long", locale=locale)
+
+
 def long_date(day: date | None) -> str:
-    return "" if day is None else format_date(day, format="long")
+    """2027年3月1日, March 1, 2027: in the language of the page (or of the document being
+    rendered under force_locale)."""
+    return "" if day is None else _long_date(str(get_locale()), day)
 
 
 def tokyo_datetime(instant: datetime | None) -> str:
@@ -36,7 +48,7 @@ def tokyo_minute(instant: datetime | None) -> str:
     if instant is None:
         return ""
     local = instant.astimezone(TOKYO)
-    return f"{format_date(local.date(), format='long')} {local:%H:%M}"
+    return f"{long_date(local.date())} {local:%H:%M}"
 
 
 def billing_month_name(name: str) -> str:
@@ -57,7 +69,18 @@ def incident_kind_name(kind: str) -> str:
     return names[IncidentKind(kind)]
 
 
+def in_section(endpoint: str, within: tuple[str, ...]) -> bool:
+    """Whether a page (its endpoint) belongs to a navigation section: `within` holds endpoint
+    names and prefixes ("billing."); "staff.partner" takes "staff.partner" but not
+    "staff.partner_applications", another section's."""
+    return any(
+        endpoint.startswith(prefix) and not endpoint[len(prefix) :].startswith("_")
+        for prefix in within
+    )
+
+
 def register(app: Flask) -> None:
+    app.jinja_env.globals["in_section"] = in_section
     app.jinja_env.filters["yen"] = yen
     app.jinja_env.filters["long_date"] = long_date
     app.jinja_env.filters["tokyo"] = tokyo_datetime
@@ -70,7 +93,13 @@ def register(app: Flask) -> None:
     @app.context_processor
     def _context() -> dict[str, Any]:
         locale = str(get_locale() or app.config["BABEL_DEFAULT_LOCALE"])
+        # The template's gettext bound to this render's translations, once (issue 15):
+        # Flask-Babel's own looks the translations up again on every call. Same semantics
+        # (Jinja's new-style gettext); imported macros keep Flask-Babel's.
+        translations = get_translations()
         return {
+            "gettext": _make_new_gettext(translations.ugettext),
+            "ngettext": _make_new_ngettext(translations.ungettext),
             "actor": g.get("actor"),
             "perm": permissions,
             "locale": locale,

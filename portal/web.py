@@ -28,9 +28,9 @@ from wtforms.meta import DefaultMeta
 
 from portal import forms
 from portal.extensions import db, login_manager
-from portal.models import AccountEntry, User, UserSession
+from portal.models import User, UserSession
 from portal.outage import DATABASE_ERRORS, Outage, describe, forget_connection, outage_kind
-from portal.permissions import Actor, is_staff
+from portal.permissions import Actor, Holdings, is_staff, remember_holdings
 from portal.services import audit, auth, entries
 
 # R-72 banner and htmx need our own script only; nothing from another origin.
@@ -102,15 +102,21 @@ def select_locale() -> str:
 
 @login_manager.user_loader
 def _load_user(token: str) -> User | None:
+    """The session's user, with what the rest of the request needs, in one statement; a
+    commit only when something was written (last seen once a minute, an ending)."""
     idle = timedelta(minutes=current_app.config["SESSION_IDLE_MINUTES"])
-    user_session = auth.load_session(token, idle)
-    if user_session is None:
+    signed_in = auth.load_session(token, idle)
+    if isinstance(signed_in, auth.Ended):
         db.session.commit()  # an idle session ended on the way stays ended
         return None
-    db.session.commit()
-    g.user_session = user_session
-    user = user_session.user
-    user.session_token = user_session.token
+    if signed_in is None:
+        return None
+    if signed_in.changed:
+        db.session.commit()
+    g.user_session = signed_in.user_session
+    g.signed_in = signed_in
+    user = signed_in.user_session.user
+    user.session_token = signed_in.user_session.token
     return user
 
 
@@ -122,12 +128,8 @@ def _load_actor() -> Response | None:
         return None
     if not current_user.is_authenticated:
         return None
-    user_session: UserSession = g.user_session
-    entry = db.session.scalar(
-        db.select(AccountEntry).where(
-            AccountEntry.user_session_id == user_session.id, AccountEntry.ended_at.is_(None)
-        )
-    )
+    signed_in: auth.SignedIn = g.signed_in
+    entry = signed_in.entry
     actor = Actor(current_user._get_current_object(), entry)  # type: ignore[attr-defined]
     if entry is not None and entries.is_expired(entry):
         # R-72: a view as customer lasts at most the configured time, then ends by itself.
@@ -141,6 +143,15 @@ def _load_actor() -> Response | None:
             target = url_for("staff.organisation", organisation_id=entry.organisation_id)
             return redirect(target, 302 if request.method == "GET" else 303)
     g.actor = actor
+    if actor.organisation_id is not None:
+        # Read with the session (issue 15): the navigation's holdings and whether the terms
+        # banner has anything to say need no statement of their own.
+        remember_holdings(
+            actor,
+            Holdings(signed_in.contracts, signed_in.inet, photos_kept=signed_in.photos_kept),
+        )
+        if not signed_in.terms_pending:
+            g.pending_terms = []
     if session.get("user_locale") != actor.user.locale:
         session["user_locale"] = actor.user.locale  # for select_locale while the database is down
     if (
@@ -268,6 +279,18 @@ def database_unavailable(exc: Exception) -> Response:
     return Response(page, 503, headers)
 
 
+def _end_transaction(_error: BaseException | None) -> None:
+    """The request's transaction ends with its app context (a GET commits nothing, issue 15:
+    its reads end with a rollback here). A connection the server dropped since the page's
+    last statement is thrown away, not raised after the answer was made."""
+    try:
+        db.session.remove()
+    except DATABASE_ERRORS as exc:
+        if outage_kind(exc) is None:
+            raise
+        forget_connection()
+
+
 def register_request_hooks(app: Flask) -> None:
     # Every form of the portal is a FlaskForm: one hook writes all their fields (see above).
     FlaskForm.Meta.render_field = _render_field  # type: ignore[method-assign]
@@ -275,5 +298,8 @@ def register_request_hooks(app: Flask) -> None:
     app.before_request(_load_actor)
     app.after_request(_record_entry_request)
     app.after_request(_security_headers)
+    # Runs before Flask-SQLAlchemy's own teardown (registered earlier), which then has nothing
+    # left to close.
+    app.teardown_appcontext(_end_transaction)
     for error in DATABASE_ERRORS:
         app.register_error_handler(error, database_unavailable)

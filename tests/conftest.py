@@ -67,7 +67,12 @@ BASE_CONFIG = {
     "WTF_CSRF_ENABLED": False,
     "RATELIMIT_ENABLED": False,
     "SERVER_NAME": None,
-    "SQLALCHEMY_ENGINE_OPTIONS": {"pool_pre_ping": True, **PG_ENGINE_OPTIONS},
+    # As in production (portal.config): no ping per checkout.
+    "SQLALCHEMY_ENGINE_OPTIONS": {
+        "pool_pre_ping": False,
+        "pool_recycle": 1800,
+        **PG_ENGINE_OPTIONS,
+    },
 }
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
-from datetime import date
+from datetime import UTC, date, datetime
 
 import sqlalchemy as sa
 from flask import Flask
@@ -17,6 +17,7 @@ from portal.models import (
     PartnerAssignment,
     PartnerCompany,
     PartnerKind,
+    PartnerRole,
     Plan,
     PriceList,
     Provider,
@@ -114,8 +115,13 @@ def add_plan(
         return plan.id
 
 
+# The world's organisations joined before any of their contracts started, so a terms
+# version in force since then was announced to them (R-60: deemed consent by use).
+JOINED = datetime(2024, 12, 1, 1, 0, tzinfo=UTC)
+
+
 def add_organisation(name: str, domain: str) -> Organisation:
-    org = Organisation(legal_name=name, billing_email=f"billing@{domain}")
+    org = Organisation(legal_name=name, billing_email=f"billing@{domain}", created_at=JOINED)
     db.session.add(org)
     return org
 
@@ -186,6 +192,12 @@ def build_world(app: Flask, *, service_start: date = date(2026, 11, 5)) -> World
             ),
             "sales_agent": add_user("agent@sales.example", kind=UserKind.AGENT, partner=sales),
             "agency_agent": add_user("agent@agency.example", kind=UserKind.AGENT, partner=agency),
+            "partner_admin": add_user(
+                "admin@sales.example",
+                kind=UserKind.AGENT,
+                partner=sales,
+                partner_role=PartnerRole.ADMINISTRATOR,
+            ),
             "other_sales_agent": add_user(
                 "agent@othersales.example", kind=UserKind.AGENT, partner=other_sales
             ),
@@ -246,6 +258,7 @@ ACTOR_KINDS = (
     "support_viewing",  # support staff viewing A's portal as A's administrator (R-72)
     "billing",  # billing staff
     "production",  # production staff (I-NET SERVICE card orders, R-85)
+    "partner_admin",  # administrator of A's sales agent company, inside A's portal (issue 14)
 )
 VIEW_AS_REASON = "The customer asked us to check the renewal date on the phone."
 _CSRF_INPUT = re.compile(r'name="csrf_token" type="hidden" value="([^"]+)"')
@@ -313,7 +326,7 @@ def become(app: Flask, client: FlaskClient, world: World, kind: str) -> None:
         view_as(client, world.org_a, world.ids["admin"])
         return
     sign_in(app, client, world.emails[kind])
-    if kind in ("sales_agent", "agency_agent"):
+    if kind in ("sales_agent", "agency_agent", "partner_admin"):
         enter_client(client, world.org_a)
     elif kind in ("other_sales_agent", "other_agency_agent"):
         enter_client(client, world.org_b)

@@ -39,6 +39,7 @@ from portal.models.organisations import (
     PartnerKind,
     SalesChannel,
 )
+from portal.models.partners import ApplicationStatus, PartnerApplication
 from portal.models.requests import (
     ApiToken,
     ContractRequest,
@@ -63,9 +64,17 @@ from portal.models.sla import (
     VersionChange,
 )
 from portal.models.terms import ConsentKind, TermsConsent, TermsVersion
-from portal.models.users import CustomerRole, StaffRole, User, UserKind, UserSession
+from portal.models.users import (
+    CustomerRole,
+    PartnerRole,
+    StaffRole,
+    User,
+    UserKind,
+    UserSession,
+)
 
 __all__ = [
+    "ApplicationStatus",
     "CardHolder",
     "CardOrder",
     "CardOrderEvent",
@@ -123,6 +132,7 @@ __all__ = [
     "CustomerRole",
     "EntryKind",
     "Organisation",
+    "PartnerApplication",
     "PartnerAssignment",
     "PartnerCompany",
     "PartnerKind",
@@ -131,6 +141,7 @@ __all__ = [
     "Provider",
     "SalesChannel",
     "Service",
+    "PartnerRole",
     "StaffRole",
     "User",
     "UserKind",

@@ -4,15 +4,19 @@ from __future__ import annotations
 
 import enum
 from datetime import date, datetime
-from typing import Any
+from decimal import Decimal
+from typing import TYPE_CHECKING, Any
 
 import sqlalchemy as sa
-from sqlalchemy.orm import Mapped, mapped_column, relationship
+from sqlalchemy.orm import Mapped, mapped_column, query_expression, relationship
 
 from portal.domain import calendar
 from portal.models.base import Base, enum_type, now
 from portal.models.catalog import Plan, Service
 from portal.models.organisations import Organisation, PartnerCompany, SalesChannel
+
+if TYPE_CHECKING:
+    from portal.models.requests import ContractRequest
 
 
 class ContractStatus(enum.StrEnum):
@@ -68,6 +72,17 @@ class Contract(Base):
     events: Mapped[list[ContractEvent]] = relationship(
         back_populates="contract", order_by="ContractEvent.id"
     )
+    # R-23: at most one request pending (a partial unique index), read with the contract where
+    # a page lists contracts with their deadlines (services.home, issue 15).
+    pending_request: Mapped[ContractRequest | None] = relationship(
+        "ContractRequest",
+        primaryjoin="and_(ContractRequest.contract_id == Contract.id,"
+        " ContractRequest.status == 'pending')",
+        viewonly=True,
+        uselist=False,
+    )
+    # R-15: the latest usage reading's GB, where a query asks for it (with_expression).
+    latest_used_gb: Mapped[Decimal | None] = query_expression()
 
     def calendar(self, on: date) -> calendar.ContractCalendar:
         """Where this contract stands on a day (R-03..R-06)."""

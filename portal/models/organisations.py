@@ -53,6 +53,10 @@ class Organisation(Base):
 
 class PartnerCompany(Base):
     __tablename__ = "partner_companies"
+    __table_args__ = (
+        # One partner per name, whatever its case: two creations at once make one.
+        sa.Index("uq_partner_companies_name", sa.func.lower(sa.text("name")), unique=True),
+    )
 
     id: Mapped[int] = mapped_column(primary_key=True)
     name: Mapped[str] = mapped_column(sa.String(200))

@@ -23,6 +23,27 @@ class CustomerRole(enum.StrEnum):
     MEMBER = "member"
 
 
+class PartnerRole(enum.StrEnum):
+    """An agent's place in its partner company (issue 14): every agent acts for the company's
+    clients (R-71); its administrators also manage the company's agents."""
+
+    AGENT = "agent"
+    ADMINISTRATOR = "administrator"
+
+
+def _default_partner_role(context) -> str | None:
+    """Agents are plain agents unless made administrators; nobody else has a partner role."""
+    return (
+        PartnerRole.AGENT.value
+        if context.get_current_parameters().get("kind")
+        in (
+            UserKind.AGENT,
+            UserKind.AGENT.value,
+        )
+        else None
+    )
+
+
 class StaffRole(enum.StrEnum):
     SUPPORT = "support"
     BILLING = "billing"
@@ -37,11 +58,11 @@ class User(Base):
         # Exactly one kind of identity per login (R-63: login IDs belong to named users).
         sa.CheckConstraint(
             "(kind = 'customer' AND organisation_id IS NOT NULL AND customer_role IS NOT NULL"
-            " AND partner_id IS NULL AND staff_role IS NULL)"
-            " OR (kind = 'agent' AND partner_id IS NOT NULL AND organisation_id IS NULL"
-            " AND customer_role IS NULL AND staff_role IS NULL)"
+            " AND partner_id IS NULL AND staff_role IS NULL AND partner_role IS NULL)"
+            " OR (kind = 'agent' AND partner_id IS NOT NULL AND partner_role IS NOT NULL"
+            " AND organisation_id IS NULL AND customer_role IS NULL AND staff_role IS NULL)"
             " OR (kind = 'staff' AND staff_role IS NOT NULL AND organisation_id IS NULL"
-            " AND customer_role IS NULL AND partner_id IS NULL)",
+            " AND customer_role IS NULL AND partner_id IS NULL AND partner_role IS NULL)",
             name="one_kind",
         ),
     )
@@ -60,6 +81,9 @@ class User(Base):
     )
     partner_id: Mapped[int | None] = mapped_column(
         sa.ForeignKey("partner_companies.id"), index=True
+    )
+    partner_role: Mapped[PartnerRole | None] = mapped_column(
+        enum_type(PartnerRole, "partner_role"), default=_default_partner_role
     )
     staff_role: Mapped[StaffRole | None] = mapped_column(enum_type(StaffRole, "staff_role"))
     active: Mapped[bool] = mapped_column(default=True)

@@ -10,11 +10,13 @@ from __future__ import annotations
 
 import hashlib
 import secrets
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 import sqlalchemy as sa
 from flask_babel import gettext as _
+from sqlalchemy.orm import selectinload
 
 from portal.clock import clock
 from portal.extensions import db
@@ -24,10 +26,12 @@ from portal.models import (
     CustomerRole,
     MisuseReport,
     Organisation,
+    PartnerRole,
     TokenPurpose,
     User,
     UserKind,
 )
+from portal.paging import Page, paginate
 from portal.permissions import (
     Actor,
     can_handle_misuse_reports,
@@ -192,6 +196,8 @@ def accept_invitation(plain: str, new_password: str, *, ip: str) -> User:
 
 @dataclass(frozen=True)
 class OrganisationUser:
+    """A user with their invitation: an organisation's user, or a partner company's agent."""
+
     user: User
     invited_until: datetime | None  # a pending invitation: until when its link works
     invitation_expired: bool  # invited, never accepted, and the link has expired
@@ -203,13 +209,18 @@ class OrganisationUser:
 
 def users_of(organisation: Organisation) -> list[OrganisationUser]:
     """The organisation's users (active first, administrators first) with their invitations."""
-    users = list(
+    return with_invitations(
         db.session.scalars(
             sa.select(User)
             .where(User.organisation_id == organisation.id)
             .order_by(User.active.desc(), User.customer_role, User.name, User.id)
         )
     )
+
+
+def with_invitations(found: Iterable[User]) -> list[OrganisationUser]:
+    """The users, in their order, each with their pending or expired invitation."""
+    users = list(found)
     latest = dict(
         db.session.execute(
             sa.select(AccountToken.user_id, sa.func.max(AccountToken.expires_at))
@@ -236,13 +247,18 @@ def users_of(organisation: Organisation) -> list[OrganisationUser]:
 
 
 def _invitation_email(user: User, plain: str, token: AccountToken, invited_by: User) -> None:
+    """The invitation in the invitee's language: to the organisation's portal, or for an agent
+    (no organisation of their own) to act for the partner company's clients (R-71)."""
+    agent = user.kind == UserKind.AGENT
     mail.enqueue(
-        "invitation",
+        "partner_agent_invitation" if agent else "invitation",
         to=user.email,
         locale=user.locale,
         context={
             "user": user,
             "organisation": user.organisation,
+            "partner": user.partner,
+            "administrator": agent and user.partner_role == PartnerRole.ADMINISTRATOR,
             "invited_by": invited_by.name,
             "link": mail.absolute_url("auth.accept_invitation", token=plain),
             "expires_at": token.expires_at,
@@ -251,6 +267,36 @@ def _invitation_email(user: User, plain: str, token: AccountToken, invited_by: U
         user_id=user.id,
         sensitive=True,
     )
+
+
+def address_for_new_user(email: str, *, ours: Callable[[User], bool]) -> str:
+    """The address, normalised, when no user has it yet; else PortalError next to the field.
+    A user of the inviter's own organisation (or company: `ours`) is named as such; whose any
+    other address is (another customer's, an agent's, the provider's) is not the inviter's to
+    learn (issue 13): one answer for every address not usable here."""
+    address = normalise_email(email)
+    holder = db.session.scalar(sa.select(User).where(User.email == address))
+    if holder is not None and ours(holder):
+        raise PortalError(_("A user with this e-mail address already exists."), field="email")
+    if holder is not None:
+        raise PortalError(address_not_usable(), field="email")
+    return address
+
+
+def address_not_usable() -> str:
+    return _("This address cannot be used for a new user. Ask the person for another one.")
+
+
+def add_invitee(user: User, *, invited_by: User) -> User:
+    """A new named user (R-63) without a password: they choose their own from the e-mailed
+    link. Two invitations of one address at once: the unique index on users.email lets one
+    through (the caller catches IntegrityError)."""
+    user.password_hash = _unusable_password_hash()
+    db.session.add(user)
+    db.session.flush()
+    token, plain = _issue(user, TokenPurpose.INVITATION, INVITATION_LIFETIME, invited_by)
+    _invitation_email(user, plain, token, invited_by)
+    return user
 
 
 def invite(
@@ -267,31 +313,19 @@ def invite(
     the unique index (the view answers the same)."""
     if not can_manage_users(actor):
         raise NotAllowed(_("Only the organisation's administrators manage its users."))
-    address = normalise_email(email)
-    holder = db.session.scalar(sa.select(User.organisation_id).where(User.email == address))
-    if holder is not None and holder == actor.organisation_id:
-        raise PortalError(_("A user with this e-mail address already exists."), field="email")
-    if db.session.scalar(sa.select(User.id).where(User.email == address)) is not None:
-        # Whose the address is (another customer's, an agent's, the provider's) is not this
-        # administrator's to learn (issue 13): one answer for every address not usable here.
-        raise PortalError(
-            _("This address cannot be used for a new user. Ask the person for another one."),
-            field="email",
-        )
+    address = address_for_new_user(
+        email, ours=lambda holder: holder.organisation_id == actor.organisation_id
+    )
     user = User(
         email=address,
         name=name.strip(),
-        password_hash=_unusable_password_hash(),
         locale=locale,
         kind=UserKind.CUSTOMER,
         organisation_id=actor.organisation_id,
         customer_role=role,
         active=True,
     )
-    db.session.add(user)
-    db.session.flush()
-    token, plain = _issue(user, TokenPurpose.INVITATION, INVITATION_LIFETIME, actor.user)
-    _invitation_email(user, plain, token, actor.user)
+    add_invitee(user, invited_by=actor.user)
     audit.record("user.invited", actor=actor, subject=user, ip=ip, email=address, role=role.value)
     return user
 
@@ -309,13 +343,21 @@ def resend_invitation(actor: Actor, user: User, *, ip: str) -> None:
     """A new link for an invitee who has not set a password yet; earlier links stop working."""
     if not can_manage_users(actor):
         raise NotAllowed(_("Only the organisation's administrators manage its users."))
+    reissue_invitation(user, invited_by=actor.user)
+    audit.record("user.invitation_resent", actor=actor, subject=user, ip=ip)
+
+
+def reissue_invitation(user: User, *, invited_by: User) -> None:
+    """A new invitation link by e-mail, while the invitee has not set a password; the caller
+    decided who may send it, and records it."""
     if not user.active:
         raise Conflict(_("This user was removed."))
-    if user.password_changed_at is not None:
+    (listed,) = with_invitations([user])
+    if user.password_changed_at is not None or not listed.invitation_pending:
+        # Accepted, or never invited (a user given a password otherwise): no link to renew.
         raise Conflict(_("This user already accepted the invitation."))
-    token, plain = _issue(user, TokenPurpose.INVITATION, INVITATION_LIFETIME, actor.user)
-    _invitation_email(user, plain, token, actor.user)
-    audit.record("user.invitation_resent", actor=actor, subject=user, ip=ip)
+    token, plain = _issue(user, TokenPurpose.INVITATION, INVITATION_LIFETIME, invited_by)
+    _invitation_email(user, plain, token, invited_by)
 
 
 def check_removal(actor: Actor, user: User) -> None:
@@ -364,11 +406,18 @@ def remove_user(actor: Actor, user: User, *, ip: str) -> int:
     if not actor.user.active:
         raise NotAllowed(_("Only the organisation's administrators manage its users."))
     check_removal(actor, user)
-    user.active = False
-    _retire_tokens(user)
-    ended = end_sessions(user, reason="user_removed")
+    ended = deactivate(user)
     audit.record("user.removed", actor=actor, subject=user, ip=ip, sessions_ended=ended)
     return ended
+
+
+def deactivate(user: User, *, reason: str = "user_removed") -> int:
+    """The user can no longer sign in: their unused links stop working and every session of
+    theirs ends now, with any entry into a customer's portal made in it. Returns how many
+    sessions ended."""
+    user.active = False
+    _retire_tokens(user)
+    return end_sessions(user, reason=reason)
 
 
 # --- suspected misuse (R-63) ----------------------------------------------------------------
@@ -432,19 +481,24 @@ def report_misuse(actor: Actor, details: str, *, ip: str, user_agent: str) -> Mi
     return report
 
 
-def misuse_reports(*, limit: int = 200) -> list[MisuseReport]:
-    """For staff: unhandled reports first, newest first."""
-    return list(
-        db.session.scalars(
-            sa.select(MisuseReport)
-            .order_by(
-                sa.case((MisuseReport.handled_at.is_(None), 0), else_=1),
-                MisuseReport.reported_at.desc(),
-                MisuseReport.id.desc(),
-            )
-            .limit(limit)
+MISUSE_REPORTS_PER_PAGE = 50
+
+
+def misuse_reports(*, page: int = 1) -> Page[MisuseReport]:
+    """For staff: unhandled reports first, newest first; by page (issue 15)."""
+    query = (
+        sa.select(MisuseReport)
+        .options(
+            selectinload(MisuseReport.user).selectinload(User.organisation),
+            selectinload(MisuseReport.user).selectinload(User.partner),
+        )
+        .order_by(
+            sa.case((MisuseReport.handled_at.is_(None), 0), else_=1),
+            MisuseReport.reported_at.desc(),
+            MisuseReport.id.desc(),
         )
     )
+    return paginate(query, page, MISUSE_REPORTS_PER_PAGE)
 
 
 def check_handling(actor: Actor, report: MisuseReport, note: str) -> None:

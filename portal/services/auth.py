@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import functools
 import secrets
+from dataclasses import dataclass
 from datetime import timedelta
 
 import sqlalchemy as sa
@@ -10,12 +12,23 @@ from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 from flask import current_app
 from flask_babel import gettext as _
+from sqlalchemy.orm import aliased, contains_eager
 from zxcvbn import zxcvbn
 
 from portal.clock import clock
 from portal.extensions import db
-from portal.models import AccountEntry, AuditEvent, OutboxEmail, User, UserSession
-from portal.permissions import Actor
+from portal.models import (
+    AccountEntry,
+    AuditEvent,
+    Contract,
+    InetRegistration,
+    Organisation,
+    OutboxEmail,
+    User,
+    UserKind,
+    UserSession,
+)
+from portal.permissions import Actor, photos_kept
 from portal.services import audit, mail
 from portal.services.errors import NotAllowed, PortalError
 
@@ -28,6 +41,9 @@ MIN_PASSWORD_SCORE = 3
 PORTAL_WORDS = ("imageworks", "image works", "inet", "i-net", "portal", "contract", "keiyaku")
 # zxcvbn's time grows with the length; nobody needs more to judge a password.
 SCORED_PASSWORD_LENGTH = 100
+
+# A session's last seen instant is written at most this often: a signed-in GET writes nothing.
+LAST_SEEN_EVERY = timedelta(minutes=1)
 
 SIGN_IN_FAILED = "sign_in.failed"
 FAILURE_NOTICE = "sign_in_failures"  # the e-mail's kind
@@ -136,29 +152,122 @@ def start_session(user: User, *, ip: str, user_agent: str) -> UserSession:
     return user_session
 
 
+@dataclass(frozen=True)
+class SignedIn:
+    """What every signed-in request needs, read in one statement (issue 15): the session, its
+    user with the user's organisation and partner company, the open entry into a customer's
+    portal (with that organisation and, for staff viewing, the customer user), and for the
+    organisation acted in whether it holds contracts, an I-NET SERVICE registration, and terms
+    it has not consented to yet (R-60: the banner is read in full only when there are)."""
+
+    user_session: UserSession
+    entry: AccountEntry | None
+    contracts: bool
+    inet: bool
+    photos_kept: bool
+    terms_pending: bool
+    changed: bool  # something was written (last seen, an ending) that the caller commits
+
+
+@functools.cache
+def _signed_in_statement() -> sa.Select:
+    """Built once per process: building it costs more than running it (issue 15). The
+    session's token and the Tokyo date are bound at each execution (:token, :today)."""
+    from portal.services import terms  # terms imports this module's neighbours
+
+    today = sa.bindparam("today", type_=sa.Date())
+
+    entry_organisation = aliased(Organisation)
+    as_user = aliased(User)
+    acting_in = sa.case(
+        (User.kind == UserKind.CUSTOMER, User.organisation_id),
+        else_=AccountEntry.organisation_id,
+    )
+    contracts = sa.exists().where(Contract.organisation_id == acting_in)
+    inet = sa.exists().where(
+        InetRegistration.organisation_id == acting_in, InetRegistration.ended_at.is_(None)
+    )
+    return (
+        sa.select(
+            UserSession,
+            AccountEntry,
+            contracts.label("contracts"),
+            inet.label("inet"),
+            photos_kept(acting_in).label("photos_kept"),
+            terms.pending_exists(acting_in, today, correlate=(User, AccountEntry)).label(
+                "terms_pending"
+            ),
+        )
+        .join(UserSession.user)
+        .outerjoin(User.organisation)
+        .outerjoin(User.partner)
+        .outerjoin(
+            AccountEntry,
+            sa.and_(
+                AccountEntry.user_session_id == UserSession.id, AccountEntry.ended_at.is_(None)
+            ),
+        )
+        .outerjoin(AccountEntry.organisation.of_type(entry_organisation))
+        .outerjoin(AccountEntry.as_user.of_type(as_user))
+        .options(
+            # Filled from this statement's own rows: nothing asks for them again.
+            contains_eager(UserSession.user).contains_eager(User.organisation),
+            contains_eager(UserSession.user).contains_eager(User.partner),
+            contains_eager(AccountEntry.organisation.of_type(entry_organisation)),
+            contains_eager(AccountEntry.as_user.of_type(as_user)),
+        )
+        .where(UserSession.token == sa.bindparam("token"), UserSession.ended_at.is_(None))
+    )
+
+
+class Ended:
+    """load_session's answer for a session it has just ended (idle, lifetime): the caller
+    commits, so that it stays ended."""
+
+
+ENDED = Ended()
+
+
 def load_session(
     token: str, idle: timedelta, lifetime: timedelta | None = None
-) -> UserSession | None:
-    """The live session for a cookie's token; an idle one, or one signed in longer ago than its
-    lifetime (SESSION_MAX_HOURS unless given), is ended here."""
-    user_session = db.session.scalar(
-        sa.select(UserSession).where(UserSession.token == token, UserSession.ended_at.is_(None))
-    )
-    if user_session is None or not user_session.user.active:
-        return None
+) -> SignedIn | Ended | None:
+    """The live session for a cookie's token, with what every request needs (SignedIn); an
+    idle one, or one signed in longer ago than its lifetime (SESSION_MAX_HOURS unless given),
+    is ended here. Last seen is written at most once a minute: most requests write nothing.
+
+    The related rows come in the same statement, so the session's identity map answers
+    `user.organisation`, `entry.organisation` and the like without asking again."""
     now = clock.now()
+    row = db.session.execute(
+        _signed_in_statement(), {"token": token, "today": clock.today()}
+    ).first()
+    if row is None:
+        return None
+    user_session: UserSession = row[0]
+    user: User = user_session.user
+    if not user.active:
+        return None
     if lifetime is None:
         lifetime = timedelta(hours=current_app.config["SESSION_MAX_HOURS"])
     if now - user_session.created_at >= lifetime:
         # Issue 13: however busy, a session ends a fixed time after sign-in.
-        end_sessions(user_session.user, reason="lifetime", only=user_session)
-        return None
+        end_sessions(user, reason="lifetime", only=user_session)
+        return ENDED
     if now - user_session.last_seen_at > idle:
-        end_sessions(user_session.user, reason="idle", only=user_session)
-        return None
-    if now - user_session.last_seen_at > timedelta(minutes=1):
+        end_sessions(user, reason="idle", only=user_session)
+        return ENDED
+    changed = now - user_session.last_seen_at > LAST_SEEN_EVERY
+    if changed:
         user_session.last_seen_at = now
-    return user_session
+    return SignedIn(
+        user_session,
+        row.AccountEntry,
+        contracts=bool(row.contracts),
+        inet=bool(row.inet),
+        photos_kept=bool(row.photos_kept),
+        terms_pending=bool(row.terms_pending),
+        changed=changed,
+    )
 
 
 def end_sessions(

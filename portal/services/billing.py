@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import csv
 import io
-import math
 from collections import defaultdict
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
@@ -30,16 +29,18 @@ from portal.models import (
     InvoiceLine,
     InvoiceState,
     InvoiceStatus,
+    Organisation,
     Payment,
     PaymentReminder,
 )
+from portal.paging import Page, paginate
 from portal.permissions import Actor, can_change_provider_settings, can_manage_billing
 from portal.services import audit, invoicing, mail
 from portal.services.errors import Conflict, NotAllowed, PortalError
 from portal.spreadsheet import safe_cell
 from portal.transaction import begin_writing
 
-PER_PAGE = 100
+PER_PAGE = 50
 CSV_BATCH = 500
 # R-33 (IW 17(1)①): "15 days have passed since the reminder" (催告後15日を経過). The day of the
 # reminder is not counted (Civil Code art. 140), so the contract may be ended from day 16 on.
@@ -62,18 +63,6 @@ class Criteria:
     counterparty: str = ""  # part of the recipient's name, any case
     kind: DocumentKind | None = None
     status: str | None = None  # one of STATUSES; only invoices have one
-
-
-@dataclass(frozen=True)
-class SearchPage:
-    documents: list[Invoice]
-    total: int  # documents matching, on every page
-    page: int
-    per_page: int
-
-    @property
-    def pages(self) -> int:
-        return max(1, math.ceil(self.total / self.per_page))
 
 
 def _like(text: str) -> str:
@@ -122,18 +111,46 @@ _NEWEST_FIRST = (Invoice.issued_on.desc(), Invoice.id.desc())
 
 def search(
     criteria: Criteria, *, today: date, page: int = 1, per_page: int = PER_PAGE
-) -> SearchPage:
-    """One page of the documents matching, newest first."""
-    query = _matching(criteria, today)
-    total = db.session.scalar(_matching(criteria, today, sa.func.count(Invoice.id))) or 0
-    page = min(max(page, 1), max(1, math.ceil(total / per_page)))
-    documents = db.session.scalars(
-        query.options(selectinload(Invoice.state), selectinload(Invoice.original))
+) -> Page[Invoice]:
+    """One page of the documents matching, newest first (`total`: all that match)."""
+    query = _matching(criteria, today).options(
+        selectinload(Invoice.state), selectinload(Invoice.original)
+    )
+    return paginate(query.order_by(*_NEWEST_FIRST), page, per_page)
+
+
+# --- a customer's invoices and credit notes, by page (R-44, issue 15) ----------------------------
+
+DOCUMENTS_PER_PAGE = 50
+
+
+def documents_page(organisation: Organisation, page: int) -> Page[Invoice]:
+    """One page of an organisation's invoices and credit notes, newest first, with their state."""
+    query = (
+        sa.select(Invoice)
+        .where(Invoice.organisation_id == organisation.id)
+        .options(selectinload(Invoice.state), selectinload(Invoice.original))
         .order_by(*_NEWEST_FIRST)
-        .limit(per_page)
-        .offset((page - 1) * per_page)
-    ).all()
-    return SearchPage(list(documents), total, page, per_page)
+    )
+    return paginate(query, page, DOCUMENTS_PER_PAGE)
+
+
+def open_invoices_of(organisation: Organisation) -> list[Invoice]:
+    """R-44: the organisation's open invoices, on whichever page of the list they are: what
+    its outstanding total sums (invoicing.outstanding)."""
+    return list(
+        db.session.scalars(
+            sa.select(Invoice)
+            .join(InvoiceState, InvoiceState.invoice_id == Invoice.id)
+            .where(
+                Invoice.organisation_id == organisation.id,
+                Invoice.kind == DocumentKind.INVOICE,
+                InvoiceState.status == InvoiceStatus.OPEN,
+            )
+            .options(selectinload(Invoice.state))
+            .order_by(Invoice.due_on, Invoice.id)
+        )
+    )
 
 
 # --- CSV (R-42) --------------------------------------------------------------------------------
@@ -335,21 +352,27 @@ class OverdueInvoice:
         return bool(self.reminders) and self.reminders[-1].sent_on == self.today
 
 
-def overdue_invoices(today: date) -> list[OverdueInvoice]:
-    """Open invoices past their due date, the longest overdue first."""
-    invoices = list(
-        db.session.scalars(
-            sa.select(Invoice)
-            .join(InvoiceState, InvoiceState.invoice_id == Invoice.id)
-            .where(
-                Invoice.kind == DocumentKind.INVOICE,
-                InvoiceState.status == InvoiceStatus.OPEN,
-                Invoice.due_on < today,
-            )
-            .options(selectinload(Invoice.state))
-            .order_by(Invoice.due_on, Invoice.id)
+OVERDUE_PER_PAGE = 50
+
+
+def overdue_page(today: date, page: int) -> Page[OverdueInvoice]:
+    """Open invoices past their due date, the longest overdue first, by page (issue 15)."""
+    query = (
+        sa.select(Invoice)
+        .join(InvoiceState, InvoiceState.invoice_id == Invoice.id)
+        .where(
+            Invoice.kind == DocumentKind.INVOICE,
+            InvoiceState.status == InvoiceStatus.OPEN,
+            Invoice.due_on < today,
         )
+        .options(selectinload(Invoice.state))
+        .order_by(Invoice.due_on, Invoice.id)
     )
+    return paginate(query, page, OVERDUE_PER_PAGE).map(lambda found: _overdue(found, today))
+
+
+def _overdue(invoices: list[Invoice], today: date) -> list[OverdueInvoice]:
+    """Each invoice with its amount due (R-44) and reminders (R-33), read for all at once."""
     dues = invoicing.amounts_due(invoices)
     reminders = reminders_of([i.id for i in invoices])
     return [

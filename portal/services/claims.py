@@ -41,6 +41,7 @@ from portal.models import (
     SlaClaimEvent,
     SlaCredit,
 )
+from portal.paging import Page, paginate
 from portal.permissions import (
     Actor,
     can_file_claims,
@@ -350,16 +351,19 @@ def claims_of(contract: Contract) -> list[SlaClaim]:
     )
 
 
-def claims_for_staff(status: ClaimStatus | None = None, *, limit: int = 200) -> list[SlaClaim]:
+CLAIMS_PER_PAGE = 50
+
+
+def claims_for_staff(status: ClaimStatus | None = None, *, page: int = 1) -> Page[SlaClaim]:
+    """The claims (of one status, or all), the latest filed first, by page (issue 15)."""
     query = (
         sa.select(SlaClaim)
         .options(selectinload(SlaClaim.organisation), selectinload(SlaClaim.incident_version))
         .order_by(SlaClaim.filed_at.desc(), SlaClaim.id.desc())
-        .limit(limit)
     )
     if status is not None:
         query = query.where(SlaClaim.status == status)
-    return list(db.session.scalars(query))
+    return paginate(query, page, CLAIMS_PER_PAGE)
 
 
 def claims_of_incident(incident: Incident) -> list[SlaClaim]:

@@ -7,12 +7,13 @@ from datetime import date
 from typing import Any
 
 import sqlalchemy as sa
-from sqlalchemy.orm import selectinload
+from sqlalchemy.orm import joinedload
 
 from portal.domain import calendar
 from portal.domain.quotes import RequestKind
 from portal.extensions import db
 from portal.models import AccountEntry, Contract, ContractRequest, Organisation, SalesChannel
+from portal.paging import Page, paginate
 from portal.permissions import Actor, contracts_visible
 
 
@@ -70,15 +71,28 @@ class HistoryItem:
 
 
 def with_plan_and_service(query: sa.Select[tuple[Contract]]) -> sa.Select[tuple[Contract]]:
-    """Load what every contract listing shows in one query each, not one per row."""
+    """Load what every contract listing shows in the contracts' own statement (issue 15):
+    plan, service, partner company and the pending request (R-23: at most one)."""
     return query.options(
-        selectinload(Contract.plan), selectinload(Contract.service), selectinload(Contract.partner)
+        joinedload(Contract.plan),
+        joinedload(Contract.service),
+        joinedload(Contract.partner),
+        joinedload(Contract.pending_request),
     )
 
 
-def contracts_of(actor: Actor) -> list[Contract]:
-    query = contracts_visible(actor).order_by(Contract.status, Contract.service_start)
-    return list(db.session.scalars(with_plan_and_service(query)))
+CONTRACTS_PER_PAGE = 20  # issue 15: each card carries its calendar
+
+
+def _in_list_order(actor: Actor) -> sa.Select[tuple[Contract]]:
+    """Running contracts first, by service start; the id last, so that pages never overlap."""
+    query = contracts_visible(actor).order_by(Contract.status, Contract.service_start, Contract.id)
+    return with_plan_and_service(query)
+
+
+def contracts_page(actor: Actor, page: int) -> Page[Contract]:
+    """One page of the contracts the actor sees (issue 15)."""
+    return paginate(_in_list_order(actor), page, CONTRACTS_PER_PAGE)
 
 
 def with_calendars(

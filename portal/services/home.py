@@ -12,7 +12,7 @@ from datetime import date, datetime
 from decimal import Decimal
 
 import sqlalchemy as sa
-from sqlalchemy.orm import selectinload
+from sqlalchemy.orm import contains_eager, selectinload, with_expression
 
 from portal.domain import deadlines as rules
 from portal.domain import sla
@@ -48,9 +48,9 @@ from portal.permissions import (
     card_orders_visible,
     clients_of,
     contracts_visible,
-    has_inet,
+    holdings,
 )
-from portal.services import claims, incidents, inet_registrations, invoicing, requests, terms
+from portal.services import claims, incidents, inet_registrations, invoicing, terms
 from portal.services.incidents import IncidentView
 
 NEAR_CAPACITY_PERCENT = 90  # R-15: usage this close to the capacity is worth a look
@@ -239,8 +239,12 @@ def _id_cards(actor: Actor) -> IdCardItems | None:
     organisation_id = actor.organisation_id
     if organisation_id is None or not can_see_inet(actor):
         return None
-    delete_on = inet_registrations.photos_delete_on(organisation_id)
-    if not has_inet(actor) and delete_on is None:
+    held = holdings(actor)  # read with the session (issue 15)
+    if not held.inet and not held.photos_kept:
+        return None
+    # R-83: the deletion day only after the registration ended (None while registered).
+    delete_on = None if held.inet else inet_registrations.photos_delete_on(organisation_id)
+    if not held.inet and delete_on is None:
         return None
     orders = card_orders_visible(actor).subquery()
 
@@ -281,15 +285,31 @@ def _id_cards(actor: Actor) -> IdCardItems | None:
 
 
 def _with_facts(query: sa.Select[tuple[Contract]]) -> list[Contract]:
-    """Contracts with what their calendars, names and incident scopes read, in one query each
-    (events: whether an incident touched a contract depends on its plans over time)."""
+    """Contracts with what their calendars, names, deadlines, usage and incident scopes read:
+    plan, service, pending request (R-23) and latest usage reading (R-15) in the contracts'
+    own statement, events in one more (whether an incident touched a contract depends on its
+    plans over time). Issue 15: the home page's statements do not grow with its contracts."""
+    latest_used = (
+        sa.select(UsageReading.used_gb)
+        .where(UsageReading.contract_id == Contract.id)
+        .order_by(UsageReading.measured_at.desc(), UsageReading.id.desc())
+        .limit(1)
+        .correlate(Contract)
+        .scalar_subquery()
+    )
     return list(
         db.session.scalars(
-            query.options(
-                selectinload(Contract.plan),
-                selectinload(Contract.service),
+            query.join(Contract.plan)
+            .join(Contract.service)
+            .outerjoin(Contract.pending_request)
+            .options(
+                contains_eager(Contract.plan),
+                contains_eager(Contract.service),
+                contains_eager(Contract.pending_request),
+                with_expression(Contract.latest_used_gb, latest_used),
                 selectinload(Contract.events),
-            ).order_by(Contract.organisation_id, Contract.service_start, Contract.id)
+            )
+            .order_by(Contract.organisation_id, Contract.service_start, Contract.id)
         )
     )
 
@@ -298,10 +318,9 @@ def _deadlines(contracts: list[Contract], today: date) -> list[DeadlineItem]:
     """R-05, R-06, R-23: every running contract's deadlines, soonest first. A free service
     (R-80) has nothing to renew or give notice of."""
     running = [c for c in contracts if c.status == ContractStatus.ACTIVE and c.service.paid]
-    pending = requests.pending_by_contract([c.id for c in running])
     items = []
     for contract in running:
-        request = pending.get(contract.id)
+        request = contract.pending_request  # loaded with the contract (_with_facts)
         found = rules.deadlines_of(
             contract.calendar(today),
             today,
@@ -342,33 +361,17 @@ def _open_invoices(
 
 def _usage(contracts: list[Contract]) -> list[UsageItem]:
     """R-15: running contracts whose latest reading is near or over the plan's capacity,
-    fullest first. The latest reading of every contract in one query."""
+    fullest first (the latest readings came with the contracts: _with_facts)."""
     running = {
         c.id: c for c in contracts if c.status == ContractStatus.ACTIVE and c.plan.capacity_gb
     }
     if not running:
         return []
-    latest = (
-        sa.select(
-            UsageReading.contract_id,
-            sa.func.max(UsageReading.measured_at).label("measured_at"),
-        )
-        .where(UsageReading.contract_id.in_(list(running)))
-        .group_by(UsageReading.contract_id)
-        .subquery()
-    )
-    readings = db.session.execute(
-        sa.select(UsageReading.contract_id, UsageReading.used_gb).join(
-            latest,
-            sa.and_(
-                UsageReading.contract_id == latest.c.contract_id,
-                UsageReading.measured_at == latest.c.measured_at,
-            ),
-        )
-    )
     items = []
-    for contract_id, used in readings:
-        contract = running[contract_id]
+    for contract in running.values():
+        used = contract.latest_used_gb  # read with the contract (_with_facts)
+        if used is None:
+            continue
         capacity = contract.plan.capacity_gb
         # As the contract page computes it (services.usage.view).
         percent = int(float(used) * 100 // capacity)

@@ -40,6 +40,7 @@ from portal.models import (
     UpdateStatus,
     VersionChange,
 )
+from portal.paging import Page, paginate
 from portal.permissions import Actor, can_manage_incidents
 from portal.presentation import tokyo_minute
 from portal.services import audit, mail
@@ -830,6 +831,23 @@ def all_for_staff(*, limit: int = 200) -> list[IncidentView]:
     return [
         IncidentView(v.incident, v) for v in db.session.scalars(_current_versions().limit(limit))
     ]
+
+
+ENDED_PER_PAGE = 50
+
+
+def ongoing_for_staff() -> list[IncidentView]:
+    """Every incident not ended yet (a few at any time): all on the staff's list."""
+    query = _current_versions().where(IncidentVersion.ended_at.is_(None))
+    return [IncidentView(v.incident, v) for v in db.session.scalars(query)]
+
+
+def ended_for_staff(page: int) -> Page[IncidentView]:
+    """The ended incidents, the latest begun first, by page (issue 15: they only grow)."""
+    query = _current_versions().where(IncidentVersion.ended_at.is_not(None))
+    return paginate(query, page, ENDED_PER_PAGE).map(
+        lambda versions: [IncidentView(v.incident, v) for v in versions]
+    )
 
 
 def view_for_organisation(incident: Incident, organisation_id: int) -> IncidentView | None:

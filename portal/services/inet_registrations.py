@@ -207,7 +207,9 @@ class InvalidInput(PortalError):
         self.errors = errors
 
 
-def _clean_name(value: str, errors: dict[str, str], field: str, limit: int = MAX_NAME) -> str:
+def clean_name(value: str | None, errors: dict[str, str], field: str, limit: int = MAX_NAME) -> str:
+    """A required text as stored: no control character, trimmed, at most `limit` characters;
+    what is wrong goes into `errors` under `field` (the form shows it next to the field)."""
     if _CONTROL.search(value or ""):
         errors[field] = _("Remove the control characters from this field.")
         return ""
@@ -235,13 +237,13 @@ def check_contacts(contacts: Contacts) -> Contacts:
     """The contacts as stored, or InvalidInput: names required and bounded, e-mails valid."""
     errors: dict[str, str] = {}
     cleaned = Contacts(
-        application_contact_name=_clean_name(
+        application_contact_name=clean_name(
             contacts.application_contact_name, errors, "application_contact_name"
         ),
         application_contact_email=_clean_email(
             contacts.application_contact_email, errors, "application_contact_email"
         ),
-        operations_manager_name=_clean_name(
+        operations_manager_name=clean_name(
             contacts.operations_manager_name, errors, "operations_manager_name"
         ),
         operations_manager_email=_clean_email(
@@ -729,7 +731,7 @@ def check_application(application: PublicApplication) -> dict[str, str]:
     except InvalidInput as exc:
         errors = {**exc.errors, **errors}
         contacts = None
-    admin_name = _clean_name(application.admin_name, errors, "admin_name")
+    admin_name = clean_name(application.admin_name, errors, "admin_name")
     admin_email = _clean_email(application.admin_email, errors, "admin_email")
     if not application.consent:
         errors["consent"] = _("Consent to the I-NET SERVICE terms to apply.")

@@ -28,6 +28,7 @@ from flask_babel import lazy_gettext as _l
 from portal.clock import clock
 from portal.extensions import db
 from portal.models import Organisation, OrganisationChange, PartnerCompany, User
+from portal.paging import Page, paginate_counted
 from portal.permissions import Actor, can_change_information
 from portal.services import audit, mail
 from portal.services.errors import Conflict, NotAllowed, PortalError
@@ -373,6 +374,27 @@ class HistoryRow:
     who: str
     by_agent: bool
     change: FieldChange
+
+
+HISTORY_PER_PAGE = 50
+
+
+def history_page(organisation: Organisation, page: int) -> Page[HistoryRow]:
+    """R-62, issue 15: one page of the history, newest first."""
+    total = (
+        db.session.scalar(
+            sa.select(sa.func.count())
+            .select_from(OrganisationChange)
+            .where(OrganisationChange.organisation_id == organisation.id)
+        )
+        or 0
+    )
+    return paginate_counted(
+        total,
+        page,
+        HISTORY_PER_PAGE,
+        lambda limit, offset: history(organisation, limit=limit, offset=offset),
+    )
 
 
 def history(organisation: Organisation, *, limit: int = 50, offset: int = 0) -> list[HistoryRow]:

@@ -29,6 +29,7 @@ from portal.models import (
     User,
     UserKind,
 )
+from portal.paging import Page, paginate, paginate_counted
 from portal.transaction import begin_writing
 
 
@@ -336,11 +337,16 @@ def _same_notice(columns: Any, bucket: Any) -> list[Any]:
     ]
 
 
-def notices_of(organisation_id: int, *, limit: int = 50, offset: int = 0) -> list[Notice]:
-    """R-61: the notices sent (or waiting to be sent) to an organisation, newest first; each
-    notice once, with all its recipients (a page of `limit` notices, not e-mails)."""
+NOTICES_PER_PAGE = 50
+
+
+def _kept_notices(organisation_id: int) -> tuple[Any, ...]:
+    return (OutboxEmail.organisation_id == organisation_id, OutboxEmail.is_notice.is_(True))
+
+
+def _notice_groups(organisation_id: int) -> sa.Select[Any]:
+    """One row per notice (its e-mails grouped, _same_notice), newest first."""
     bucket = _to_the_second(OutboxEmail.created_at)
-    kept = (OutboxEmail.organisation_id == organisation_id, OutboxEmail.is_notice.is_(True))
     key = (
         OutboxEmail.kind,
         OutboxEmail.subject,
@@ -350,15 +356,31 @@ def notices_of(organisation_id: int, *, limit: int = 50, offset: int = 0) -> lis
     )
     first_id = sa.func.min(OutboxEmail.id).label("first_id")
     written = sa.func.max(OutboxEmail.created_at).label("written")
-    page = (
+    return (
         sa.select(first_id, written, *key, bucket.label("bucket"))
-        .where(*kept)
+        .where(*_kept_notices(organisation_id))
         .group_by(*key, bucket)
         .order_by(written.desc(), first_id.desc())
-        .limit(limit)
-        .offset(offset)
-        .subquery()
     )
+
+
+def notices_page(organisation_id: int, page: int) -> Page[Notice]:
+    """R-61, issue 15: one page of the organisation's notices (counted as notices)."""
+    groups = _notice_groups(organisation_id).order_by(None).subquery()
+    total = db.session.scalar(sa.select(sa.func.count()).select_from(groups)) or 0
+    return paginate_counted(
+        total,
+        page,
+        NOTICES_PER_PAGE,
+        lambda limit, offset: notices_of(organisation_id, limit=limit, offset=offset),
+    )
+
+
+def notices_of(organisation_id: int, *, limit: int = 50, offset: int = 0) -> list[Notice]:
+    """R-61: the notices sent (or waiting to be sent) to an organisation, newest first; each
+    notice once, with all its recipients (a page of `limit` notices, not e-mails)."""
+    kept = _kept_notices(organisation_id)
+    page = _notice_groups(organisation_id).limit(limit).offset(offset).subquery()
     found = db.session.execute(
         sa.select(OutboxEmail, page.c.first_id)
         .join(page, sa.and_(*_same_notice(page.c, page.c.bucket)))
@@ -391,12 +413,16 @@ def notice_containing(email: OutboxEmail) -> Notice:
 class QueueState:
     waiting: int
     failing: int  # waiting, after at least one failed attempt
-    given_up: list[OutboxEmail]
+    given_up: Page[OutboxEmail]  # one page of them; .total counts all
     oldest_waiting: datetime | None
 
 
-def queue_state(*, limit: int = 100) -> QueueState:
-    """For staff: how many e-mails wait, how many keep failing, and those given up."""
+GIVEN_UP_PER_PAGE = 50
+
+
+def queue_state(*, page: int = 1) -> QueueState:
+    """For staff: how many e-mails wait, how many keep failing, and those given up (the most
+    recently given up first, by page)."""
     unsent = sa.and_(OutboxEmail.sent_at.is_(None), OutboxEmail.failed_at.is_(None))
     waiting, failing, oldest = db.session.execute(
         sa.select(
@@ -405,12 +431,11 @@ def queue_state(*, limit: int = 100) -> QueueState:
             sa.func.min(OutboxEmail.created_at),
         ).where(unsent)
     ).one()
-    given_up = list(
-        db.session.scalars(
-            sa.select(OutboxEmail)
-            .where(OutboxEmail.failed_at.is_not(None), OutboxEmail.sent_at.is_(None))
-            .order_by(OutboxEmail.failed_at.desc())
-            .limit(limit)
-        )
+    given_up = paginate(
+        sa.select(OutboxEmail)
+        .where(OutboxEmail.failed_at.is_not(None), OutboxEmail.sent_at.is_(None))
+        .order_by(OutboxEmail.failed_at.desc(), OutboxEmail.id.desc()),
+        page,
+        GIVEN_UP_PER_PAGE,
     )
     return QueueState(waiting, failing, given_up, oldest)

@@ -24,6 +24,7 @@ from portal.models import (
     User,
     UserKind,
 )
+from portal.paging import Page, paginate
 from portal.permissions import Actor, can_onboard
 from portal.services import audit, information, terms
 from portal.services.accounts import invite_first_administrator
@@ -31,20 +32,18 @@ from portal.services.apply import charge_initial_fee
 from portal.services.auth import normalise_email
 from portal.services.errors import NotAllowed, PortalError
 
+ORGANISATIONS_PER_PAGE = 50
 
-def search(text: str, *, limit: int = 50) -> list[Organisation]:
+
+def search(text: str, *, page: int = 1) -> Page[Organisation]:
     """Staff search by name, kana, e-mail, phone or id; in the order of the names' readings
-    (kana, as staff look names up), those without a reading after them by name."""
+    (kana, as staff look names up), those without a reading after them by name; by page."""
     no_reading = sa.func.coalesce(Organisation.legal_name_kana, "") == ""
-    query = (
-        sa.select(Organisation)
-        .order_by(
-            sa.case((no_reading, 1), else_=0),
-            Organisation.legal_name_kana,
-            Organisation.legal_name,
-            Organisation.id,
-        )
-        .limit(limit)
+    query = sa.select(Organisation).order_by(
+        sa.case((no_reading, 1), else_=0),
+        Organisation.legal_name_kana,
+        Organisation.legal_name,
+        Organisation.id,
     )
     # Characters no name holds (NUL: PostgreSQL refuses it in a query) are not searched for;
     # % and _ are searched as themselves, not as LIKE wildcards.
@@ -61,7 +60,7 @@ def search(text: str, *, limit: int = 50) -> list[Organisation]:
         if text.isascii() and text.isdigit() and len(text) < 10:
             conditions.append(Organisation.id == int(text))
         query = query.where(sa.or_(*conditions))
-    return list(db.session.scalars(query))
+    return paginate(query, page, ORGANISATIONS_PER_PAGE)
 
 
 def users_of(organisation: Organisation) -> list[User]:
@@ -166,8 +165,14 @@ def check_application(actor: Actor, application: Application) -> Checked:
     return Checked(plan, partner, kana)
 
 
-def onboard(actor: Actor, application: Application, *, ip: str = "") -> Onboarded:
-    """Create the organisation, its first administrator and its first contract."""
+def onboard(
+    actor: Actor, application: Application, *, ip: str = "", consent_on_application: bool = True
+) -> Onboarded:
+    """Create the organisation, its first administrator and its first contract.
+
+    `consent_on_application=False` (an application a partner's agent sent, issue 14): nobody
+    consented for the organisation, as agents never consent (R-60, R-71); its administrator
+    consents himself in the portal."""
     checked = check_application(actor, application)
     plan, partner = checked.plan, checked.partner
     admin_email = normalise_email(application.admin_email)
@@ -207,8 +212,9 @@ def onboard(actor: Actor, application: Application, *, ip: str = "") -> Onboarde
         partner=partner,
     )
     db.session.flush()
-    # R-60: the application form (利用申込書) accepts the terms in force, for the organisation.
-    terms.record_application_consent(organisation, contract.service_id, administrator)
+    if consent_on_application:
+        # R-60: the application form (利用申込書) accepts the terms in force, for the organisation.
+        terms.record_application_consent(organisation, contract.service_id, administrator)
     db.session.add(
         ContractEvent(
             contract=contract,

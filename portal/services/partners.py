@@ -184,31 +184,9 @@ def withdraw(actor: Actor, assignment: PartnerAssignment, *, ip: str = "") -> in
             )
         )
     db.session.expunge(assignment)
-    open_entries = list(
-        db.session.scalars(
-            sa.select(AccountEntry)
-            .join(User, User.id == AccountEntry.user_id)
-            .where(
-                AccountEntry.kind == EntryKind.AGENT,
-                AccountEntry.organisation_id == organisation.id,
-                AccountEntry.ended_at.is_(None),
-                User.partner_id == partner.id,
-            )
-        )
+    ended = end_agent_entries(
+        actor, reason=WITHDRAWN, ip=ip, partner_id=partner.id, organisation_id=organisation.id
     )
-    now = clock.now()
-    for entry in open_entries:
-        entry.ended_at = now
-        entry.ended_reason = WITHDRAWN
-        audit.record(
-            "agent_entry_ended",
-            actor=actor,
-            organisation_id=organisation.id,
-            subject=entry,
-            ip=ip,
-            reason=WITHDRAWN,
-            agent=entry.user.email,
-        )
     audit.record(
         "partner_client_withdrawn",
         actor=actor,
@@ -217,9 +195,49 @@ def withdraw(actor: Actor, assignment: PartnerAssignment, *, ip: str = "") -> in
         ip=ip,
         partner=partner.name,
         kind=partner.kind.value,
-        entries_ended=len(open_entries),
+        entries_ended=ended,
     )
     _tell_administrators(organisation, partner, "partner_withdrawn")
+    return ended
+
+
+def end_agent_entries(
+    actor: Actor,
+    *,
+    reason: str,
+    ip: str = "",
+    partner_id: int | None = None,
+    organisation_id: int | None = None,
+    user_id: int | None = None,
+) -> int:
+    """R-71: agents let out of the clients' portals they are in now: the agents of a partner
+    company (in one client, or in any), or one agent. Each end is on the record of the client
+    it concerns. Returns how many entries were ended."""
+    query = (
+        sa.select(AccountEntry)
+        .join(User, User.id == AccountEntry.user_id)
+        .where(AccountEntry.kind == EntryKind.AGENT, AccountEntry.ended_at.is_(None))
+    )
+    if partner_id is not None:
+        query = query.where(User.partner_id == partner_id)
+    if organisation_id is not None:
+        query = query.where(AccountEntry.organisation_id == organisation_id)
+    if user_id is not None:
+        query = query.where(AccountEntry.user_id == user_id)
+    open_entries = list(db.session.scalars(query))
+    now = clock.now()
+    for entry in open_entries:
+        entry.ended_at = now
+        entry.ended_reason = reason
+        audit.record(
+            "agent_entry_ended",
+            actor=actor,
+            organisation_id=entry.organisation_id,
+            subject=entry,
+            ip=ip,
+            reason=reason,
+            agent=entry.user.email,
+        )
     return len(open_entries)
 
 

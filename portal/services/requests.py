@@ -19,6 +19,7 @@ from flask_babel import force_locale
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import joinedload
 
 from portal.clock import clock
 from portal.domain import quotes
@@ -142,7 +143,21 @@ def current_price_list(service: Service) -> PriceList | None:
 
 
 def price_terms(service: Service) -> PriceTerms:
-    price_list = current_price_list(service)
+    """R-10: the newest price list's change fee and plans, in one statement (issue 15)."""
+    newest = (
+        sa.select(PriceList.id)
+        .where(PriceList.service_id == service.id)
+        .order_by(PriceList.version.desc())
+        .limit(1)
+        .scalar_subquery()
+    )
+    price_list = (
+        db.session.execute(
+            sa.select(PriceList).options(joinedload(PriceList.plans)).where(PriceList.id == newest)
+        )
+        .unique()
+        .scalar_one_or_none()
+    )
     if price_list is None:
         return PriceTerms(change_fee=0, plans=())
     return PriceTerms(
@@ -174,9 +189,14 @@ def pending_request(contract: Contract) -> ContractRequest | None:
 
 
 def requests_of(contract: Contract) -> list[ContractRequest]:
+    """The contract's requests, newest first, with who asked and who withdrew (the page names
+    them) in the same statement."""
     return list(
         db.session.scalars(
             sa.select(ContractRequest)
+            .options(
+                joinedload(ContractRequest.requested_by), joinedload(ContractRequest.withdrawn_by)
+            )
             .where(ContractRequest.contract_id == contract.id)
             .order_by(ContractRequest.id.desc())
         )

@@ -53,15 +53,22 @@ PUBLISH_ATTEMPTS = 3
 # --- which versions, when --------------------------------------------------------------------
 
 
-def services_in_use(organisation_id: int) -> sa.Select[tuple[int]]:
+def services_in_use(organisation_id, *, correlate: tuple = ()) -> sa.Select[tuple[int]]:
     """The services the organisation has a contract for that has not ended, and I-NET SERVICE
-    while it has an open registration (R-80: the registration is its contract)."""
+    while it has an open registration (R-80: the registration is its contract).
+
+    `organisation_id` may be an SQL expression of an enclosing query's tables, named in
+    `correlate` (SQLAlchemy correlates only one level up by itself)."""
     contracts = sa.select(Contract.service_id).where(
         Contract.organisation_id == organisation_id, Contract.status == ContractStatus.ACTIVE
     )
     registered = sa.exists().where(
-        InetRegistration.organisation_id == organisation_id, InetRegistration.ended_at.is_(None)
+        InetRegistration.organisation_id == organisation_id,
+        InetRegistration.ended_at.is_(None),
     )
+    if correlate:
+        contracts = contracts.correlate(*correlate)
+        registered = registered.correlate(*correlate)
     return sa.select(Service.id).where(
         sa.or_(Service.id.in_(contracts), sa.and_(Service.code == INET_SERVICE_CODE, registered))
     )
@@ -112,22 +119,39 @@ def status_of(version: TermsVersion, today: date) -> str:
     return "in_force" if current is not None and current.id == version.id else "superseded"
 
 
+def _outstanding_where(
+    organisation_id, today: date, correlate: tuple = ()
+) -> tuple[sa.ColumnElement[bool], ...]:
+    consented = (
+        sa.exists()
+        .where(
+            TermsConsent.organisation_id == organisation_id,
+            TermsConsent.terms_version_id == TermsVersion.id,
+        )
+        .correlate(TermsVersion, *correlate)
+    )
+    return (
+        TermsVersion.service_id.in_(services_in_use(organisation_id, correlate=correlate)),
+        _not_superseded(today),
+        ~consented,
+    )
+
+
+def pending_exists(organisation_id, today: date, *, correlate: tuple = ()) -> sa.Exists:
+    """Whether `outstanding` would find anything, as a column of another query: the request's
+    one statement asks it for the organisation acted in (an SQL expression of the tables in
+    `correlate`), issue 15."""
+    return sa.exists().where(*_outstanding_where(organisation_id, today, correlate))
+
+
 def outstanding(organisation_id: int, today: date) -> list[TermsVersion]:
     """Versions in force or to come, of services the organisation uses, that it has not
     consented to: what the banner announces (R-60). One query."""
-    consented = sa.exists().where(
-        TermsConsent.organisation_id == organisation_id,
-        TermsConsent.terms_version_id == TermsVersion.id,
-    )
     return list(
         db.session.scalars(
             sa.select(TermsVersion)
             .options(joinedload(TermsVersion.service))
-            .where(
-                TermsVersion.service_id.in_(services_in_use(organisation_id)),
-                _not_superseded(today),
-                ~consented,
-            )
+            .where(*_outstanding_where(organisation_id, today))
             .order_by(TermsVersion.effective_on, TermsVersion.service_id, TermsVersion.version)
         )
     )
@@ -507,12 +531,17 @@ def record_deemed_consent(
     user: User, versions: Iterable[TermsVersion], *, ip: str = ""
 ) -> list[TermsConsent]:
     """R-60 (IN 16(2)): using the service on or after a version's effective date counts as
-    consent to it. `user` is the customer user whose use it was (never an agent or staff)."""
+    consent to it. `user` is the customer user whose use it was (never an agent or staff).
+
+    Only a version that took effect after the organisation joined: one already in force when
+    it joined was never announced to it, and is consented to explicitly by its administrator
+    (issue 14: a client signed up through a partner, whose agent may not consent, R-71)."""
     assert user.organisation_id is not None
     today = clock.today()
+    joined = user.organisation.created_at.astimezone(TOKYO).date()
     made = []
     for version in versions:
-        if version.effective_on > today:
+        if version.effective_on > today or version.effective_on <= joined:
             continue
         consent_ = _insert_consent(
             version, ConsentKind.DEEMED, organisation_id=user.organisation_id, user=user, ip=ip

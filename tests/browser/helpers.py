@@ -7,6 +7,7 @@ from pathlib import Path
 
 from playwright.sync_api import Locator, Page, expect
 
+from portal import mailer
 from tests.factories import PASSWORD
 
 
@@ -90,3 +91,9 @@ def expect_error_page(page: Page, browser_errors, path: str, status: int) -> Non
     browser_errors.messages[:] = [
         m for m in browser_errors.messages if not (expected in m and f"({page.url})" in m)
     ]
+
+
+def send_mail(app) -> mailer.Delivery:
+    """One run of the scheduled `flask portal send-mail`."""
+    with app.app_context():
+        return mailer.deliver_due(dict(app.config))

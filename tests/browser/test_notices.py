@@ -10,10 +10,9 @@ import pytest
 import sqlalchemy as sa
 from playwright.sync_api import Page, expect
 
-from portal import mailer
 from portal.extensions import db
 from portal.models import Organisation, Service, TermsConsent, TermsVersion
-from tests.browser.helpers import nav_link, sign_in, sign_out
+from tests.browser.helpers import nav_link, send_mail, sign_in, sign_out
 from tests.factories import build_world, rows
 from tests.smtp_server import SmtpSink
 
@@ -32,12 +31,6 @@ def smtp():
 @pytest.fixture
 def live_config(smtp: SmtpSink) -> dict[str, object]:
     return smtp.config()
-
-
-def send_mail(app) -> mailer.Delivery:
-    """One run of the scheduled `flask portal send-mail`."""
-    with app.app_context():
-        return mailer.deliver_due(dict(app.config))
 
 
 def test_administrator_changes_the_billing_e_mail_and_both_addresses_are_told(

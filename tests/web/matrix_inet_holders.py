@@ -25,39 +25,39 @@ UPLOAD = Redirect("/id-cards/holders/import")
 
 # fmt: off
 MATRIX: dict[tuple[str, str], tuple[Expected, ...]] = {
-    #          anon    member  admin   o_adm   sales   o_sal   agncy   o_agc   suppt   viewg   billg   prodn
+    #          anon    member  admin   o_adm   sales   o_sal   agncy   o_agc   suppt   viewg   billg   prodn   p_adm
     ("inet.holders", "GET"):
-        (LOGIN,  403,    200,    200,    403,    403,    403,    403,    404,    403,    404,    404),
+        (LOGIN,  403,    200,    200,    403,    403,    403,    403,    404,    403,    404,    404,    403),
     ("inet.new_holder", "GET"):
-        (LOGIN,  403,    200,    200,    403,    403,    403,    403,    404,    403,    404,    404),
+        (LOGIN,  403,    200,    200,    403,    403,    403,    403,    404,    403,    404,    404,    403),
     # The name sent is a formula: refused (422) for those who may add.
     ("inet.new_holder", "POST"):
-        (LOGIN,  403,    422,    422,    403,    403,    403,    403,    404,    403,    404,    404),
+        (LOGIN,  403,    422,    422,    403,    403,    403,    403,    404,    403,    404,    404,    403),
     ("inet.edit_holder", "GET"):
-        (LOGIN,  404,    200,    404,    404,    404,    404,    404,    404,    404,    404,    404),
+        (LOGIN,  404,    200,    404,    404,    404,    404,    404,    404,    404,    404,    404,    404),
     # The holder's own details sent again: saved, nothing changed.
     ("inet.edit_holder", "POST"):
-        (LOGIN,  404,    HOLDERS, 404,   404,    404,    404,    404,    404,    404,    404,    404),
+        (LOGIN,  404,    HOLDERS, 404,   404,    404,    404,    404,    404,    404,    404,    404,    404),
     ("inet.change_photo", "GET"):
-        (LOGIN,  404,    200,    404,    404,    404,    404,    404,    404,    404,    404,    404),
+        (LOGIN,  404,    200,    404,    404,    404,    404,    404,    404,    404,    404,    404,    404),
     # No photo sent: refused (422).
     ("inet.change_photo", "POST"):
-        (LOGIN,  404,    422,    404,    404,    404,    404,    404,    404,    404,    404,    404),
+        (LOGIN,  404,    422,    404,    404,    404,    404,    404,    404,    404,    404,    404,    404),
     ("inet.holder_photo", "GET"):
-        (LOGIN,  404,    200,    404,    404,    404,    404,    404,    404,    404,    404,    404),
+        (LOGIN,  404,    200,    404,    404,    404,    404,    404,    404,    404,    404,    404,    404),
     ("inet.remove_holder", "POST"):
-        (LOGIN,  404,    409,    404,    404,    404,    404,    404,    404,    404,    404,    404),
+        (LOGIN,  404,    409,    404,    404,    404,    404,    404,    404,    404,    404,    404,    404),
     ("inet.import_holders", "GET"):
-        (LOGIN,  403,    200,    200,    403,    403,    403,    403,    404,    403,    404,    404),
+        (LOGIN,  403,    200,    200,    403,    403,    403,    403,    404,    403,    404,    404,    403),
     # No CSV sent: refused (422), nothing kept.
     ("inet.import_holders", "POST"):
-        (LOGIN,  403,    422,    422,    403,    403,    403,    403,    404,    403,    404,    404),
+        (LOGIN,  403,    422,    422,    403,    403,    403,    403,    404,    403,    404,    404,    403),
     ("inet.import_preview", "GET"):
-        (LOGIN,  403,    UPLOAD, UPLOAD, 403,    403,    403,    403,    404,    403,    404,    404),
+        (LOGIN,  403,    UPLOAD, UPLOAD, 403,    403,    403,    403,    404,    403,    404,    404,    403),
     ("inet.run_import", "POST"):
-        (LOGIN,  403,    HOLDERS, HOLDERS, 403,  403,    403,    403,    404,    403,    404,    404),
+        (LOGIN,  403,    HOLDERS, HOLDERS, 403,  403,    403,    403,    404,    403,    404,    404,    403),
     ("inet.cancel_import", "POST"):
-        (LOGIN,  403,    HOLDERS, HOLDERS, 403,  403,    403,    403,    404,    403,    404,    404),
+        (LOGIN,  403,    HOLDERS, HOLDERS, 403,  403,    403,    403,    404,    403,    404,    404,    403),
 }
 # fmt: on
 

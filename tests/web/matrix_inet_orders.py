@@ -19,48 +19,48 @@ from tests.web.expect import LOGIN, Expected
 
 # fmt: off
 MATRIX: dict[tuple[str, str], tuple[Expected, ...]] = {
-    #          anon    member  admin   o_adm   sales   o_sal   agncy   o_agc   suppt   viewg   billg   prodn
+    #          anon    member  admin   o_adm   sales   o_sal   agncy   o_agc   suppt   viewg   billg   prodn   p_adm
     # R-85: the order list for administrators, agents (the orders they placed) and staff
     # viewing as the customer (without holders' names or photos); not members.
     ("inet.orders", "GET"):
-        (LOGIN,  403,    200,    200,    200,    200,    200,    200,    404,    200,    404,    404),
+        (LOGIN,  403,    200,    200,    200,    200,    200,    200,    404,    200,    404,    404,    200),
     # Administrators and agents for a client place orders; staff viewing never (R-72).
     ("inet.new_order", "GET"):
-        (LOGIN,  403,    200,    200,    200,    200,    200,    200,    404,    403,    404,    404),
+        (LOGIN,  403,    200,    200,    200,    200,    200,    200,    404,    403,    404,    404,    200),
     ("inet.new_order", "POST"):
-        (LOGIN,  403,    422,    422,    422,    422,    422,    422,    404,    403,    404,    404),
+        (LOGIN,  403,    422,    422,    422,    422,    422,    422,    404,    403,    404,    404,    422),
     # A's order was placed by A's administrator: A's agents do not find it (R-85).
     ("inet.order", "GET"):
-        (LOGIN,  404,    200,    404,    404,    404,    404,    404,    404,    200,    404,    404),
+        (LOGIN,  404,    200,    404,    404,    404,    404,    404,    404,    200,    404,    404,    404),
     # A confirmed order is no draft: it is neither changed, sent again nor withdrawn (409).
     ("inet.edit_order", "GET"):
-        (LOGIN,  404,    409,    404,    404,    404,    404,    404,    404,    403,    404,    404),
+        (LOGIN,  404,    409,    404,    404,    404,    404,    404,    404,    403,    404,    404,    404),
     ("inet.edit_order", "POST"):
-        (LOGIN,  404,    409,    404,    404,    404,    404,    404,    404,    403,    404,    404),
+        (LOGIN,  404,    409,    404,    404,    404,    404,    404,    404,    403,    404,    404,    404),
     ("inet.submit_order", "POST"):
-        (LOGIN,  404,    409,    404,    404,    404,    404,    404,    404,    403,    404,    404),
+        (LOGIN,  404,    409,    404,    404,    404,    404,    404,    404,    403,    404,    404,    404),
     ("inet.withdraw_order", "GET"):
-        (LOGIN,  404,    409,    404,    404,    404,    404,    404,    404,    403,    404,    404),
+        (LOGIN,  404,    409,    404,    404,    404,    404,    404,    404,    403,    404,    404,    404),
     ("inet.withdraw_order", "POST"):
-        (LOGIN,  404,    409,    404,    404,    404,    404,    404,    404,    403,    404,    404),
+        (LOGIN,  404,    409,    404,    404,    404,    404,    404,    404,    403,    404,    404,    404),
     # R-82: only the customer's own administrators cancel, after a confirmation page.
     ("inet.cancel_order", "GET"):
-        (LOGIN,  404,    200,    404,    404,    404,    404,    404,    404,    403,    404,    404),
+        (LOGIN,  404,    200,    404,    404,    404,    404,    404,    404,    403,    404,    404,    404),
     ("inet.cancel_order", "POST"):
-        (LOGIN,  404,    200,    404,    404,    404,    404,    404,    404,    403,    404,    404),
+        (LOGIN,  404,    200,    404,    404,    404,    404,    404,    404,    403,    404,    404,    404),
     # The production back office: production staff only (R-85); other staff 403, staff
     # viewing as a customer 403 (R-72), customers and agents 404.
     ("production.queue", "GET"):
-        (LOGIN,  404,    404,    404,    404,    404,    404,    404,    403,    403,    403,    200),
+        (LOGIN,  404,    404,    404,    404,    404,    404,    404,    403,    403,    403,    200,    404),
     ("production.order", "GET"):
-        (LOGIN,  404,    404,    404,    404,    404,    404,    404,    403,    403,    403,    200),
+        (LOGIN,  404,    404,    404,    404,    404,    404,    404,    403,    403,    403,    200,    404),
     ("production.photo", "GET"):
-        (LOGIN,  404,    404,    404,    404,    404,    404,    404,    403,    403,    403,    200),
+        (LOGIN,  404,    404,    404,    404,    404,    404,    404,    403,    403,    403,    200,    404),
     ("production.proof_sheet", "GET"):
-        (LOGIN,  404,    404,    404,    404,    404,    404,    404,    403,    403,    403,    200),
+        (LOGIN,  404,    404,    404,    404,    404,    404,    404,    403,    403,    403,    200,    404),
     # Accepting e-mails the customer: it stops at its confirmation page (200).
     ("production.step", "POST"):
-        (LOGIN,  404,    404,    404,    404,    404,    404,    404,    403,    403,    403,    200),
+        (LOGIN,  404,    404,    404,    404,    404,    404,    404,    403,    403,    403,    200,    404),
 }
 # fmt: on
 

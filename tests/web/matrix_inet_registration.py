@@ -18,45 +18,45 @@ from tests.web.expect import HOME, LOGIN, Expected
 
 # fmt: off
 MATRIX: dict[tuple[str, str], tuple[Expected, ...]] = {
-    #          anon    member  admin   o_adm   sales   o_sal   agncy   o_agc   suppt   viewg   billg   prodn
+    #          anon    member  admin   o_adm   sales   o_sal   agncy   o_agc   suppt   viewg   billg   prodn   p_adm
     # administrators, agents inside a client's portal and staff viewing as the
     # customer see the registration page (or the application); members get 403.
     ("inet.home", "GET"):
-        (LOGIN,  403,    200,    200,    200,    200,    200,    200,    404,    200,    404,    404),
+        (LOGIN,  403,    200,    200,    200,    200,    200,    200,    404,    200,    404,    404,    200),
     # Administrators and agents of both kinds apply and change the contacts; staff
     # viewing as the customer may not. The form sent is invalid: 422 for those who may.
     ("inet.apply", "POST"):
-        (LOGIN,  403,    422,    422,    422,    422,    422,    422,    404,    403,    404,    404),
+        (LOGIN,  403,    422,    422,    422,    422,    422,    422,    404,    403,    404,    404,    422),
     ("inet.contacts", "POST"):
-        (LOGIN,  403,    422,    422,    422,    422,    422,    422,    404,    403,    404,    404),
+        (LOGIN,  403,    422,    422,    422,    422,    422,    422,    404,    403,    404,    404,    422),
     # Only the customer's own administrators end it; the form sent stops at the confirmation.
     ("inet.end", "POST"):
-        (LOGIN,  403,    200,    200,    403,    403,    403,    403,    404,    403,    404,    404),
+        (LOGIN,  403,    200,    200,    403,    403,    403,    403,    404,    403,    404,    404,    403),
     # The public application is for signed-out browsers; whoever is signed in is sent home.
     # The application sent lacks the consent (422), so nothing is stored or e-mailed.
     ("inet_public.apply", "GET"):
-        (200,    HOME,   HOME,   HOME,   HOME,   HOME,   HOME,   HOME,   HOME,   HOME,   HOME,   HOME),
+        (200,    HOME,   HOME,   HOME,   HOME,   HOME,   HOME,   HOME,   HOME,   HOME,   HOME,   HOME,   HOME),
     ("inet_public.apply", "POST"):
-        (422,    HOME,   HOME,   HOME,   HOME,   HOME,   HOME,   HOME,   HOME,   HOME,   HOME,   HOME),
+        (422,    HOME,   HOME,   HOME,   HOME,   HOME,   HOME,   HOME,   HOME,   HOME,   HOME,   HOME,   HOME),
     ("inet_public.sent", "GET"):
-        (200,    HOME,   HOME,   HOME,   HOME,   HOME,   HOME,   HOME,   HOME,   HOME,   HOME,   HOME),
+        (200,    HOME,   HOME,   HOME,   HOME,   HOME,   HOME,   HOME,   HOME,   HOME,   HOME,   HOME,   HOME),
     # The e-mailed link (here: a password reset's token, which is no application's): 404 for
     # a signed-out browser, home for the signed-in.
     ("inet_public.verify", "GET"):
-        (404,    HOME,   HOME,   HOME,   HOME,   HOME,   HOME,   HOME,   HOME,   HOME,   HOME,   HOME),
+        (404,    HOME,   HOME,   HOME,   HOME,   HOME,   HOME,   HOME,   HOME,   HOME,   HOME,   HOME,   HOME),
     ("inet_public.verify", "POST"):
-        (404,    HOME,   HOME,   HOME,   HOME,   HOME,   HOME,   HOME,   HOME,   HOME,   HOME,   HOME),
+        (404,    HOME,   HOME,   HOME,   HOME,   HOME,   HOME,   HOME,   HOME,   HOME,   HOME,   HOME,   HOME),
     # The back office: every staff role reads; support staff (and staff
     # administrators) register and cancel dormant registrations. Registering sends an invalid
     # form (422); cancelling finds no dormant registration (409).
     ("staff_inet.registrations", "GET"):
-        (LOGIN,  404,    404,    404,    404,    404,    404,    404,    200,    403,    200,    200),
+        (LOGIN,  404,    404,    404,    404,    404,    404,    404,    200,    403,    200,    200,    404),
     ("staff_inet.organisation", "GET"):
-        (LOGIN,  404,    404,    404,    404,    404,    404,    404,    200,    403,    200,    200),
+        (LOGIN,  404,    404,    404,    404,    404,    404,    404,    200,    403,    200,    200,    404),
     ("staff_inet.register", "POST"):
-        (LOGIN,  404,    404,    404,    404,    404,    404,    404,    422,    403,    403,    403),
+        (LOGIN,  404,    404,    404,    404,    404,    404,    404,    422,    403,    403,    403,    404),
     ("staff_inet.cancel", "POST"):
-        (LOGIN,  404,    404,    404,    404,    404,    404,    404,    409,    403,    403,    403),
+        (LOGIN,  404,    404,    404,    404,    404,    404,    404,    409,    403,    403,    403,    404),
 }
 # fmt: on
 

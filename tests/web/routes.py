@@ -44,6 +44,13 @@ def post_data(endpoint: str, world: World, actor: str, *, org: str = "a") -> dic
         "staff.new_partner": {"name": "Sales Agent Co.", "kind": "sales_agent"},
         "staff.assign_client": {"organisation_id": world.org_a if org == "a" else world.org_b},
         "staff.withdraw_client": {},
+        # Issue 14: an address in use (the sales agent's) is refused (422): nobody is invited.
+        "staff.invite_partner_agent": {
+            "name": f"Invited by {actor}",
+            "email": world.emails["sales_agent"],
+            "role": "administrator",
+            "locale": "en",
+        },
         # W-2 on either organisation's W-1 contract (the clock is at 2027-03-01).
         "contracts.confirm": {
             "kind": "cancellation",
@@ -143,10 +150,8 @@ def post_data(endpoint: str, world: World, actor: str, *, org: str = "a") -> dic
     if endpoint in forms:
         return forms[endpoint]
     # Later features keep their form data with their matrix rows (tests/web/matrix_*.py).
-    from tests.web import matrix_inet_holders, matrix_inet_orders, matrix_inet_registration
-
-    for part in (matrix_inet_registration, matrix_inet_holders, matrix_inet_orders):
-        if endpoint in part.MATRIX or (endpoint, "POST") in part.MATRIX:
+    for part in matrix_parts():
+        if (endpoint, "POST") in part.MATRIX:
             return part.post_data(endpoint, world, actor, org=org)
     raise KeyError(endpoint)
 
@@ -308,6 +313,25 @@ def withdrawn_request(app: Flask, request_id: int, user_id: int) -> None:
 # --- page routes that need more than a contract or an organisation ---------------------------
 
 
+def matrix_parts() -> tuple:
+    """The permission matrix's parts (tests/web/matrix_*.py), each with its own rows."""
+    from tests.web import (
+        matrix_inet_holders,
+        matrix_inet_orders,
+        matrix_inet_registration,
+        matrix_partner_applications,
+        matrix_partner_people,
+    )
+
+    return (
+        matrix_inet_registration,
+        matrix_inet_holders,
+        matrix_inet_orders,
+        matrix_partner_applications,
+        matrix_partner_people,
+    )
+
+
 def route_ids(app: Flask, world: World, endpoint: str, *, org: str = "a") -> dict[str, int]:
     """The ids for a page route on org A's (or B's) objects, from a clean state: nothing
     pending on the contract, and a fresh pending request for routes that take a request id.
@@ -363,6 +387,9 @@ def route_ids(app: Flask, world: World, endpoint: str, *, org: str = "a") -> dic
         ids["holder_id"] = inet_world(app, world, org)["holder"]
     if "order_id" in arguments:
         ids["order_id"] = inet_world(app, world, org)["order"]
+    for part in matrix_parts():
+        if any(key[0] == endpoint for key in part.MATRIX) and hasattr(part, "extra_ids"):
+            ids.update(part.extra_ids(app, world, endpoint, org=org))
     return ids
 
 

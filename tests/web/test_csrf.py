@@ -81,6 +81,15 @@ CSRF_ACTOR = {
     "inet.withdraw_order": "admin",
     "inet.cancel_order": "admin",
     "production.step": "production",
+    # Issue 14: partners sign up clients and manage their people.
+    "partners.new_application": "sales_agent",
+    "partners.withdraw_application": "sales_agent",
+    "staff.approve_application": "support",
+    "staff.refuse_application": "support",
+    "partners.invite_agent": "partner_admin",
+    "partners.resend_agent_invitation": "partner_admin",
+    "partners.remove_agent": "partner_admin",
+    "staff.invite_partner_agent": "support",
 }
 
 

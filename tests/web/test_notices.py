@@ -145,10 +145,10 @@ def test_r61_the_notices_page_by_page(app, world, admin):
     ids = [e.id for e in rows(app, OutboxEmail, organisation_id=world.org_a)]
     first = admin.get("/notices").get_data(as_text=True)
     assert listed(first) == sorted(ids, reverse=True)[:50]
-    assert 'href="/notices?page=2"' in first
+    assert 'href="/notices?page=2" rel="next"' in first
     second = admin.get("/notices?page=2").get_data(as_text=True)
     assert listed(second) == sorted(ids, reverse=True)[50:]
-    assert 'href="/notices?page=2"' not in second
+    assert 'rel="next"' not in second and 'href="/notices?page=1" rel="prev"' in second
 
 
 @pytest.mark.parametrize(

@@ -20,7 +20,6 @@ from flask.testing import FlaskClient
 from portal.extensions import db
 from portal.models import AccountEntry
 from tests.factories import ACTOR_KINDS, World, become
-from tests.web import matrix_inet_holders, matrix_inet_orders, matrix_inet_registration
 from tests.web.expect import (  # noqa: E402
     CLIENT,
     CONTRACT,
@@ -42,6 +41,7 @@ from tests.web.expect import (  # noqa: E402
 from tests.web.routes import (
     app_routes,
     clear_pending_requests,
+    matrix_parts,
     post_data,
     route_ids,
     url_of,
@@ -55,316 +55,321 @@ from tests.web.routes import (
 #   sales / agncy = sales / agency agent assigned to A, inside A's portal
 #   o_sal / o_agc = sales / agency agent of another partner, inside its own client B
 #   prodn  = production staff (I-NET SERVICE card orders, R-85), in the back office
+#   p_adm  = administrator of A's sales agent company (issue 14), inside A's portal: an agent
+#            like `sales` everywhere, who also manages the company's agents
 # fmt: off
 MATRIX: dict[tuple[str, str], tuple[Expected, ...]] = {
-    #          anon    member  admin   o_adm   sales   o_sal   agncy   o_agc   suppt   viewg   billg   prodn
+    #          anon    member  admin   o_adm   sales   o_sal   agncy   o_agc   suppt   viewg   billg   prodn   p_adm
     ("static", "GET"):
-        (200,    200,    200,    200,    200,    200,    200,    200,    200,    200,    200,    200),
+        (200,    200,    200,    200,    200,    200,    200,    200,    200,    200,    200,    200,    200),
     ("main.healthz", "GET"):
-        (200,    200,    200,    200,    200,    200,    200,    200,    200,    200,    200,    200),
+        (200,    200,    200,    200,    200,    200,    200,    200,    200,    200,    200,    200,    200),
     # The home page of whoever is signed in: the customer's (also an agent inside a client's
     # portal and staff viewing as the customer), the agent's clients', the back office's.
     ("main.index", "GET"):
-        (LOGIN,  200,    200,    200,    200,    200,    200,    200,    200,    200,    200,    200),
+        (LOGIN,  200,    200,    200,    200,    200,    200,    200,    200,    200,    200,    200,    200),
     # The language switch follows a local next (/contracts) for everyone.
     ("main.language", "POST"):
-        (PORTAL, PORTAL, PORTAL, PORTAL, PORTAL, PORTAL, PORTAL, PORTAL, PORTAL, PORTAL, PORTAL, PORTAL),
+        (PORTAL, PORTAL, PORTAL, PORTAL, PORTAL, PORTAL, PORTAL, PORTAL, PORTAL, PORTAL, PORTAL, PORTAL, PORTAL),
     # Leaving: agents go back to their clients, viewing staff to the organisation's page.
     ("main.leave", "POST"):
-        (LOGIN,  HOME,   HOME,   HOME,   CLIENT, CLIENT, CLIENT, CLIENT, HOME,   ORG_A,  HOME,   HOME),
+        (LOGIN,  HOME,   HOME,   HOME,   CLIENT, CLIENT, CLIENT, CLIENT, HOME,   ORG_A,  HOME,   HOME, CLIENT),
     ("auth.login", "GET"):
-        (200,    HOME,   HOME,   HOME,   HOME,   HOME,   HOME,   HOME,   HOME,   HOME,   HOME,   HOME),
+        (200,    HOME,   HOME,   HOME,   HOME,   HOME,   HOME,   HOME,   HOME,   HOME,   HOME,   HOME,   HOME),
     # Anonymous signs in with A's administrator's password; the signed-in are sent home.
     ("auth.login", "POST"):
-        (HOME,   HOME,   HOME,   HOME,   HOME,   HOME,   HOME,   HOME,   HOME,   HOME,   HOME,   HOME),
+        (HOME,   HOME,   HOME,   HOME,   HOME,   HOME,   HOME,   HOME,   HOME,   HOME,   HOME,   HOME,   HOME),
     ("auth.logout", "POST"):
-        (LOGIN,  LOGIN,  LOGIN,  LOGIN,  LOGIN,  LOGIN,  LOGIN,  LOGIN,  LOGIN,  LOGIN,  LOGIN,  LOGIN),
+        (LOGIN,  LOGIN,  LOGIN,  LOGIN,  LOGIN,  LOGIN,  LOGIN,  LOGIN,  LOGIN,  LOGIN,  LOGIN,  LOGIN,  LOGIN),
     # R-72: staff viewing as a customer never change credentials (403). The form sent has a
     # wrong current password, so everyone else reaches the service and gets 422.
     ("account.password", "GET"):
-        (LOGIN,  200,    200,    200,    200,    200,    200,    200,    200,    403,    200,    200),
+        (LOGIN,  200,    200,    200,    200,    200,    200,    200,    200,    403,    200,    200,    200),
     ("account.password", "POST"):
-        (LOGIN,  422,    422,    422,    422,    422,    422,    422,    422,    403,    422,    422),
+        (LOGIN,  422,    422,    422,    422,    422,    422,    422,    422,    403,    422,    422,    422),
     # The customer's portal: own organisation (R-70), entered client (R-71), viewed (R-72).
     ("contracts.home", "GET"):
-        (LOGIN,  200,    200,    200,    200,    200,    200,    200,    404,    200,    404,    404),
+        (LOGIN,  200,    200,    200,    200,    200,    200,    200,    404,    200,    404,    404,    200),
     ("contracts.detail", "GET"):
-        (LOGIN,  200,    200,    404,    200,    404,    200,    404,    404,    200,    404,    404),
+        (LOGIN,  200,    200,    404,    200,    404,    200,    404,    404,    200,    404,    404,    200),
     # R-73: the customer's administrators and the provider see access records; agents don't.
     ("contracts.access_records", "GET"):
-        (LOGIN,  403,    200,    200,    403,    403,    403,    403,    404,    200,    404,    404),
+        (LOGIN,  403,    200,    200,    403,    403,    403,    403,    404,    200,    404,    404,    403),
     # R-71: agents only. Entering A again while inside A is refused with a message (HOME).
     ("partners.clients", "GET"):
-        (LOGIN,  404,    404,    404,    200,    200,    200,    200,    404,    404,    404,    404),
+        (LOGIN,  404,    404,    404,    200,    200,    200,    200,    404,    404,    404,    404,    200),
     # The worklist as CSV (agencies' without amounts), for agents as the list itself.
     ("partners.clients_csv", "GET"):
-        (LOGIN,  404,    404,    404,    200,    200,    200,    200,    404,    404,    404,    404),
+        (LOGIN,  404,    404,    404,    200,    200,    200,    200,    404,    404,    404,    404,    200),
     ("partners.enter", "POST"):
-        (LOGIN,  404,    404,    404,    HOME,   404,    HOME,   404,    404,    404,    404,    404),
+        (LOGIN,  404,    404,    404,    HOME,   404,    HOME,   404,    404,    404,    404,    404,   HOME),
     # The back office: staff only; 403 while viewing as a customer (R-72); billing staff
     # may look but neither onboard nor view as a customer. Onboarding stops at its
     # confirmation page (200) without `confirmed`, so the matrix creates nothing.
     ("staff.organisations", "GET"):
-        (LOGIN,  404,    404,    404,    404,    404,    404,    404,    200,    403,    200,    200),
+        (LOGIN,  404,    404,    404,    404,    404,    404,    404,    200,    403,    200,    200,    404),
     ("staff.onboard", "GET"):
-        (LOGIN,  404,    404,    404,    404,    404,    404,    404,    200,    403,    403,    403),
+        (LOGIN,  404,    404,    404,    404,    404,    404,    404,    200,    403,    403,    403,    404),
     ("staff.onboard", "POST"):
-        (LOGIN,  404,    404,    404,    404,    404,    404,    404,    200,    403,    403,    403),
+        (LOGIN,  404,    404,    404,    404,    404,    404,    404,    200,    403,    403,    403,    404),
     ("staff.organisation", "GET"):
-        (LOGIN,  404,    404,    404,    404,    404,    404,    404,    200,    403,    200,    200),
+        (LOGIN,  404,    404,    404,    404,    404,    404,    404,    200,    403,    200,    200,    404),
     ("staff.view_as", "POST"):
-        (LOGIN,  404,    404,    404,    404,    404,    404,    404,    PORTAL, 403,    403,    403),
+        (LOGIN,  404,    404,    404,    404,    404,    404,    404,    PORTAL, 403,    403,    403,    404),
     ("staff.contract", "GET"):
-        (LOGIN,  404,    404,    404,    404,    404,    404,    404,    200,    403,    200,    200),
+        (LOGIN,  404,    404,    404,    404,    404,    404,    404,    200,    403,    200,    200,    404),
     # Partner companies (R-71): every back-office role looks; support staff (and staff
     # administrators) create them and assign or withdraw clients. The POSTs stop before they
     # change the shared world: a partner name that exists (422), A already the sales agent's
     # client (422), a withdrawal without `confirmed` (its confirmation page, 200).
     ("staff.partners", "GET"):
-        (LOGIN,  404,    404,    404,    404,    404,    404,    404,    200,    403,    200,    200),
+        (LOGIN,  404,    404,    404,    404,    404,    404,    404,    200,    403,    200,    200,    404),
     ("staff.new_partner", "GET"):
-        (LOGIN,  404,    404,    404,    404,    404,    404,    404,    200,    403,    403,    403),
+        (LOGIN,  404,    404,    404,    404,    404,    404,    404,    200,    403,    403,    403,    404),
     ("staff.new_partner", "POST"):
-        (LOGIN,  404,    404,    404,    404,    404,    404,    404,    422,    403,    403,    403),
+        (LOGIN,  404,    404,    404,    404,    404,    404,    404,    422,    403,    403,    403,    404),
     ("staff.partner", "GET"):
-        (LOGIN,  404,    404,    404,    404,    404,    404,    404,    200,    403,    200,    200),
+        (LOGIN,  404,    404,    404,    404,    404,    404,    404,    200,    403,    200,    200,    404),
     ("staff.assign_client", "POST"):
-        (LOGIN,  404,    404,    404,    404,    404,    404,    404,    422,    403,    403,    403),
+        (LOGIN,  404,    404,    404,    404,    404,    404,    404,    422,    403,    403,    403,    404),
+    # Issue 14: inviting a partner's agent or administrator; the address sent is in use (422).
+    ("staff.invite_partner_agent", "POST"):
+        (LOGIN,  404,    404,    404,    404,    404,    404,    404,    422,    403,    403,    403,    404),
     ("staff.withdraw_client", "POST"):
-        (LOGIN,  404,    404,    404,    404,    404,    404,    404,    200,    403,    403,    403),
+        (LOGIN,  404,    404,    404,    404,    404,    404,    404,    200,    403,    403,    403,    404),
     # R-15: the provider's staff record usage (support and billing alike).
     ("staff.record_usage", "POST"):
-        (LOGIN,  404,    404,    404,    404,    404,    404,    404,    S_CON,  403,    S_CON,  S_CON),
+        (LOGIN,  404,    404,    404,    404,    404,    404,    404,    S_CON,  403,    S_CON,  S_CON,    404),
     # Requests (R-20..R-32): whoever sees the contract sees quotes and requests (agencies
     # without amounts); administrators and agents confirm and withdraw; members and staff
     # viewing as the customer may not (R-72). "renew" is asked of A's agency contract.
     ("contracts.change", "GET"):
-        (LOGIN,  200,    200,    404,    200,    404,    200,    404,    404,    200,    404,    404),
+        (LOGIN,  200,    200,    404,    200,    404,    200,    404,    404,    200,    404,    404,    200),
     ("contracts.end", "GET"):
-        (LOGIN,  200,    200,    404,    200,    404,    200,    404,    404,    200,    404,    404),
+        (LOGIN,  200,    200,    404,    200,    404,    200,    404,    404,    200,    404,    404,    200),
     ("contracts.renew", "GET"):
-        (LOGIN,  200,    200,    404,    200,    404,    200,    404,    404,    200,    404,    404),
+        (LOGIN,  200,    200,    404,    200,    404,    200,    404,    404,    200,    404,    404,    200),
     ("contracts.confirm", "POST"):
-        (LOGIN,  403,    REQUEST, 404,   REQUEST, 404,   REQUEST, 404,   404,    403,    404,    404),
+        (LOGIN,  403,    REQUEST, 404,   REQUEST, 404,   REQUEST, 404,   404,    403,    404,    404, REQUEST),
     ("contracts.request_detail", "GET"):
-        (LOGIN,  200,    200,    404,    200,    404,    200,    404,    404,    200,    404,    404),
+        (LOGIN,  200,    200,    404,    200,    404,    200,    404,    404,    200,    404,    404,    200),
     ("contracts.request_pdf", "GET"):
-        (LOGIN,  200,    200,    404,    200,    404,    200,    404,    404,    200,    404,    404),
+        (LOGIN,  200,    200,    404,    200,    404,    200,    404,    404,    200,    404,    404,    200),
     # The withdrawal's own document (R-23), of a request withdrawn for the purpose.
     ("contracts.withdrawal_pdf", "GET"):
-        (LOGIN,  200,    200,    404,    200,    404,    200,    404,    404,    200,    404,    404),
+        (LOGIN,  200,    200,    404,    200,    404,    200,    404,    404,    200,    404,    404,    200),
     # Withdrawing asks first (a GET page), then the POST with confirmed=yes withdraws.
     ("contracts.withdraw_confirm", "GET"):
-        (LOGIN,  403,    200,    404,    200,    404,    200,    404,    404,    403,    404,    404),
+        (LOGIN,  403,    200,    404,    200,    404,    200,    404,    404,    403,    404,    404,    200),
     ("contracts.withdraw", "POST"):
-        (LOGIN,  403,    CONTRACT, 404,  CONTRACT, 404,  CONTRACT, 404,  404,    403,    404,    404),
+        (LOGIN,  403,    CONTRACT, 404,  CONTRACT, 404,  CONTRACT, 404,  404,    403,    404,    404, CONTRACT),
     # API tokens are credentials: never while viewing as a customer (R-72); each user
     # revokes only its own (the token here is A's administrator's). A new token is shown on
     # the page its creation redirects to; revoking stops at its confirmation page (200).
     ("account.tokens", "GET"):
-        (LOGIN,  200,    200,    200,    200,    200,    200,    200,    200,    403,    200,    200),
+        (LOGIN,  200,    200,    200,    200,    200,    200,    200,    200,    403,    200,    200,    200),
     ("account.tokens", "POST"):
-        (LOGIN,  TOKENS, TOKENS, TOKENS, TOKENS, TOKENS, TOKENS, TOKENS, TOKENS, 403,    TOKENS, TOKENS),
+        (LOGIN,  TOKENS, TOKENS, TOKENS, TOKENS, TOKENS, TOKENS, TOKENS, TOKENS, 403,    TOKENS, TOKENS, TOKENS),
     ("account.revoke_token", "POST"):
-        (LOGIN,  404,    200,    404,    404,    404,    404,    404,    404,    403,    404,    404),
+        (LOGIN,  404,    200,    404,    404,    404,    404,    404,    404,    403,    404,    404,    404),
     # Invoices (R-71): administrators, sales agents and staff viewing as the customer see
     # them; members only when their administrator allows it (not in this world); agencies
     # never. Only the customer's administrators decide what members see.
     ("invoices.index", "GET"):
-        (LOGIN,  403,    200,    200,    200,    200,    403,    403,    404,    200,    404,    404),
+        (LOGIN,  403,    200,    200,    200,    200,    403,    403,    404,    200,    404,    404,    200),
     ("invoices.access", "POST"):
-        (LOGIN,  403,    INVOICES, INVOICES, 403,  403,    403,    403,    404,    403,    404,    404),
+        (LOGIN,  403,    INVOICES, INVOICES, 403,  403,    403,    403,    404,    403,    404,    404,    403),
     ("invoices.detail", "GET"):
-        (LOGIN,  403,    200,    404,    200,    404,    403,    403,    404,    200,    404,    404),
+        (LOGIN,  403,    200,    404,    200,    404,    403,    403,    404,    200,    404,    404,    200),
     ("invoices.pdf", "GET"):
-        (LOGIN,  403,    200,    404,    200,    404,    403,    403,    404,    200,    404,    404),
+        (LOGIN,  403,    200,    404,    200,    404,    403,    403,    404,    200,    404,    404,    200),
     # R-43/R-72: administrators and sales agents pay (503 here: no Stripe in this world);
     # staff viewing as the customer may not.
     ("invoices.pay", "POST"):
-        (LOGIN,  403,    503,    404,    503,    404,    403,    403,    404,    403,    404,    404),
+        (LOGIN,  403,    503,    404,    503,    404,    403,    403,    404,    403,    404,    404,    503),
     ("invoices.paid", "GET"):
-        (LOGIN,  403,    200,    404,    200,    404,    403,    403,    404,    200,    404,    404),
+        (LOGIN,  403,    200,    404,    200,    404,    403,    403,    404,    200,    404,    404,    200),
     # The back office's documents (R-40..R-43): every staff role searches and reads; billing
     # staff record payments, issue credit notes and send reminders (R-33). A payment and a
     # credit note stop at their confirmation page (200) without `confirmed`.
     ("billing.search", "GET"):
-        (LOGIN,  404,    404,    404,    404,    404,    404,    404,    200,    403,    200,    200),
+        (LOGIN,  404,    404,    404,    404,    404,    404,    404,    200,    403,    200,    200,    404),
     ("billing.export", "GET"):
-        (LOGIN,  404,    404,    404,    404,    404,    404,    404,    200,    403,    200,    200),
+        (LOGIN,  404,    404,    404,    404,    404,    404,    404,    200,    403,    200,    200,    404),
     ("billing.overdue", "GET"):
-        (LOGIN,  404,    404,    404,    404,    404,    404,    404,    200,    403,    200,    200),
+        (LOGIN,  404,    404,    404,    404,    404,    404,    404,    200,    403,    200,    200,    404),
     ("billing.detail", "GET"):
-        (LOGIN,  404,    404,    404,    404,    404,    404,    404,    200,    403,    200,    200),
+        (LOGIN,  404,    404,    404,    404,    404,    404,    404,    200,    403,    200,    200,    404),
     ("billing.pdf", "GET"):
-        (LOGIN,  404,    404,    404,    404,    404,    404,    404,    200,    403,    200,    200),
+        (LOGIN,  404,    404,    404,    404,    404,    404,    404,    200,    403,    200,    200,    404),
     ("billing.record_payment", "POST"):
-        (LOGIN,  404,    404,    404,    404,    404,    404,    404,    403,    403,    200,    403),
+        (LOGIN,  404,    404,    404,    404,    404,    404,    404,    403,    403,    200,    403,    404),
     ("billing.issue_credit_note", "POST"):
-        (LOGIN,  404,    404,    404,    404,    404,    404,    404,    403,    403,    200,    403),
+        (LOGIN,  404,    404,    404,    404,    404,    404,    404,    403,    403,    200,    403,    404),
     ("billing.send_reminder", "POST"):
-        (LOGIN,  404,    404,    404,    404,    404,    404,    404,    403,    403,    OVERDUE,    403),
+        (LOGIN,  404,    404,    404,    404,    404,    404,    404,    403,    403,    OVERDUE,    403,    404),
     # The issuer and its bank account (R-40, R-44): every staff role reads them; only staff
     # administrators (none in this world) change them.
     ("billing.provider", "GET"):
-        (LOGIN,  404,    404,    404,    404,    404,    404,    404,    200,    403,    200,    200),
+        (LOGIN,  404,    404,    404,    404,    404,    404,    404,    200,    403,    200,    200,    404),
     ("billing.provider", "POST"):
-        (LOGIN,  404,    404,    404,    404,    404,    404,    404,    403,    403,    403,    403),
+        (LOGIN,  404,    404,    404,    404,    404,    404,    404,    403,    403,    403,    403,    404),
     # Stripe's webhook trusts only its signature: without one, 400 for everyone.
     ("stripe_webhook.stripe_webhook", "POST"):
-        (400,    400,    400,    400,    400,    400,    400,    400,    400,    400,    400,    400),
+        (400,    400,    400,    400,    400,    400,    400,    400,    400,    400,    400,    400,    400),
     # The e-mail outbox (R-61): every back-office role sees it; support and staff
     # administrators put given-up e-mails back in the queue.
     ("staff.mail_queue", "GET"):
-        (LOGIN,  404,    404,    404,    404,    404,    404,    404,    200,    403,    200,    200),
+        (LOGIN,  404,    404,    404,    404,    404,    404,    404,    200,    403,    200,    200,    404),
     ("staff.retry_mail", "POST"):
-        (LOGIN,  404,    404,    404,    404,    404,    404,    404,    MAIL,   403,    403,    403),
+        (LOGIN,  404,    404,    404,    404,    404,    404,    404,    MAIL,   403,    403,    403,    404),
     # R-63: links from e-mails are for signed-out browsers; whoever is signed in is sent home.
     # The new password sent differs from its confirmation (422), so the world stays as it was.
     ("auth.forgot_password", "GET"):
-        (200,    HOME,   HOME,   HOME,   HOME,   HOME,   HOME,   HOME,   HOME,   HOME,   HOME,   HOME),
+        (200,    HOME,   HOME,   HOME,   HOME,   HOME,   HOME,   HOME,   HOME,   HOME,   HOME,   HOME,   HOME),
     ("auth.forgot_password", "POST"):
-        (LOGIN,  HOME,   HOME,   HOME,   HOME,   HOME,   HOME,   HOME,   HOME,   HOME,   HOME,   HOME),
+        (LOGIN,  HOME,   HOME,   HOME,   HOME,   HOME,   HOME,   HOME,   HOME,   HOME,   HOME,   HOME,   HOME),
     ("auth.reset_password", "GET"):
-        (200,    HOME,   HOME,   HOME,   HOME,   HOME,   HOME,   HOME,   HOME,   HOME,   HOME,   HOME),
+        (200,    HOME,   HOME,   HOME,   HOME,   HOME,   HOME,   HOME,   HOME,   HOME,   HOME,   HOME,   HOME),
     ("auth.reset_password", "POST"):
-        (422,    HOME,   HOME,   HOME,   HOME,   HOME,   HOME,   HOME,   HOME,   HOME,   HOME,   HOME),
+        (422,    HOME,   HOME,   HOME,   HOME,   HOME,   HOME,   HOME,   HOME,   HOME,   HOME,   HOME,   HOME),
     ("auth.accept_invitation", "GET"):
-        (200,    HOME,   HOME,   HOME,   HOME,   HOME,   HOME,   HOME,   HOME,   HOME,   HOME,   HOME),
+        (200,    HOME,   HOME,   HOME,   HOME,   HOME,   HOME,   HOME,   HOME,   HOME,   HOME,   HOME,   HOME),
     ("auth.accept_invitation", "POST"):
-        (422,    HOME,   HOME,   HOME,   HOME,   HOME,   HOME,   HOME,   HOME,   HOME,   HOME,   HOME),
+        (422,    HOME,   HOME,   HOME,   HOME,   HOME,   HOME,   HOME,   HOME,   HOME,   HOME,   HOME,   HOME),
     # R-70: administrators manage their organisation's users; members and agents (R-71) may
     # not; staff viewing as the customer see the list but change no login (R-72). The user
     # acted on is a fresh invitee of A; removing stops at its confirmation page (200).
     ("users.index", "GET"):
-        (LOGIN,  403,    200,    200,    403,    403,    403,    403,    404,    200,    404,    404),
+        (LOGIN,  403,    200,    200,    403,    403,    403,    403,    404,    200,    404,    404,    403),
     ("users.invite", "GET"):
-        (LOGIN,  403,    200,    200,    403,    403,    403,    403,    404,    403,    404,    404),
+        (LOGIN,  403,    200,    200,    403,    403,    403,    403,    404,    403,    404,    404,    403),
     ("users.invite", "POST"):
-        (LOGIN,  403,    USERS,  USERS,  403,    403,    403,    403,    404,    403,    404,    404),
+        (LOGIN,  403,    USERS,  USERS,  403,    403,    403,    403,    404,    403,    404,    404,    403),
     ("users.resend_invitation", "POST"):
-        (LOGIN,  403,    USERS,  404,    403,    404,    403,    404,    404,    403,    404,    404),
+        (LOGIN,  403,    USERS,  404,    403,    404,    403,    404,    404,    403,    404,    404,    403),
     ("users.remove", "POST"):
-        (LOGIN,  403,    200,    404,    403,    404,    403,    404,    404,    403,    404,    404),
+        (LOGIN,  403,    200,    404,    403,    404,    403,    404,    404,    403,    404,    404,    403),
     # R-63: every user reports misuse of their own account, and is signed out everywhere;
     # staff viewing as the customer are not the customer's user (R-72).
     ("account.misuse", "GET"):
-        (LOGIN,  200,    200,    200,    200,    200,    200,    200,    200,    403,    200,    200),
+        (LOGIN,  200,    200,    200,    200,    200,    200,    200,    200,    403,    200,    200,    200),
     ("account.misuse", "POST"):
-        (LOGIN,  LOGIN,  LOGIN,  LOGIN,  LOGIN,  LOGIN,  LOGIN,  LOGIN,  LOGIN,  403,    LOGIN,  LOGIN),
+        (LOGIN,  LOGIN,  LOGIN,  LOGIN,  LOGIN,  LOGIN,  LOGIN,  LOGIN,  LOGIN,  403,    LOGIN,  LOGIN,  LOGIN),
     # Every back-office role sees misuse reports; support staff record what was done (the
     # form stops at its confirmation page, 200).
     ("security.misuse_reports", "GET"):
-        (LOGIN,  404,    404,    404,    404,    404,    404,    404,    200,    403,    200,    200),
+        (LOGIN,  404,    404,    404,    404,    404,    404,    404,    200,    403,    200,    200,    404),
     ("security.mark_handled", "POST"):
-        (LOGIN,  404,    404,    404,    404,    404,    404,    404,    200,    403,    403,    403),
+        (LOGIN,  404,    404,    404,    404,    404,    404,    404,    200,    403,    403,    403,    404),
     # R-62: everyone inside the portal reads the registered information and its history;
     # administrators and agents of both kinds change it (R-71), members and staff viewing as
     # the customer may not (R-72). The form sent is invalid: 422 for those who may.
     ("organisation.information", "GET"):
-        (LOGIN,  200,    200,    200,    200,    200,    200,    200,    404,    200,    404,    404),
+        (LOGIN,  200,    200,    200,    200,    200,    200,    200,    404,    200,    404,    404,    200),
     ("organisation.information", "POST"):
-        (LOGIN,  403,    422,    422,    422,    422,    422,    422,    404,    403,    404,    404),
+        (LOGIN,  403,    422,    422,    422,    422,    422,    422,    404,    403,    404,    404,    422),
     ("organisation.history", "GET"):
-        (LOGIN,  200,    200,    200,    200,    200,    200,    200,    404,    200,    404,    404),
+        (LOGIN,  200,    200,    200,    200,    200,    200,    200,    404,    200,    404,    404,    200),
     # R-61: notices for administrators, sales agents and staff viewing; members and agencies
     # (notices carry fees, R-71) never. A's notice: B's people do not find it.
     ("organisation.notices", "GET"):
-        (LOGIN,  403,    200,    200,    200,    200,    403,    403,    404,    200,    404,    404),
+        (LOGIN,  403,    200,    200,    200,    200,    403,    403,    404,    200,    404,    404,    200),
     ("organisation.notice", "GET"):
-        (LOGIN,  403,    200,    404,    200,    404,    403,    404,    404,    200,    404,    404),
+        (LOGIN,  403,    200,    404,    200,    404,    403,    404,    404,    200,    404,    404,    200),
     # R-60: staff administrators publish terms (none in this world): support and billing
     # staff get 403, as while viewing as a customer (R-72).
     ("staff_terms.index", "GET"):
-        (LOGIN,  404,    404,    404,    404,    404,    404,    404,    403,    403,    403,    403),
+        (LOGIN,  404,    404,    404,    404,    404,    404,    404,    403,    403,    403,    403,    404),
     ("staff_terms.publish", "GET"):
-        (LOGIN,  404,    404,    404,    404,    404,    404,    404,    403,    403,    403,    403),
+        (LOGIN,  404,    404,    404,    404,    404,    404,    404,    403,    403,    403,    403,    404),
     ("staff_terms.publish", "POST"):
-        (LOGIN,  404,    404,    404,    404,    404,    404,    404,    403,    403,    403,    403),
+        (LOGIN,  404,    404,    404,    404,    404,    404,    404,    403,    403,    403,    403,    404),
     # Everyone inside the portal reads the terms, the consent history and its CSV (R-60).
     ("terms.index", "GET"):
-        (LOGIN,  200,    200,    200,    200,    200,    200,    200,    404,    200,    404,    404),
+        (LOGIN,  200,    200,    200,    200,    200,    200,    200,    404,    200,    404,    404,    200),
     ("terms.consents_csv", "GET"):
-        (LOGIN,  200,    200,    200,    200,    200,    200,    200,    404,    200,    404,    404),
+        (LOGIN,  200,    200,    200,    200,    200,    200,    200,    404,    200,    404,    404,    200),
     ("terms.version", "GET"):
-        (LOGIN,  200,    200,    200,    200,    200,    200,    200,    404,    200,    404,    404),
+        (LOGIN,  200,    200,    200,    200,    200,    200,    200,    404,    200,    404,    404,    200),
     # Only the customer's administrators consent: members, agents (R-71) and staff viewing as
     # the customer (R-72) get 403. B uses the same service, so B's administrator consents too.
     ("terms.consent", "POST"):
         (LOGIN,  403,    Redirect("/terms/*"), Redirect("/terms/*"),
-                                 403,    403,    403,    403,    404,    403,    404,    404),
+                                 403,    403,    403,    403,    404,    403,    404,    404,    403),
     # Issue 10: System information (R-52): everyone inside the portal; an incident that
     # touched only A is found by A's people only. Only the customer's own administrators get
     # new feed addresses (an agent or viewing staff would end everyone's subscriptions).
     ("sla.system", "GET"):
-        (LOGIN,  200,    200,    200,    200,    200,    200,    200,    404,    200,    404,    404),
+        (LOGIN,  200,    200,    200,    200,    200,    200,    200,    404,    200,    404,    404,    200),
     ("sla.incident", "GET"):
-        (LOGIN,  200,    200,    404,    200,    404,    200,    404,    404,    200,    404,    404),
+        (LOGIN,  200,    200,    404,    200,    404,    200,    404,    404,    200,    404,    404,    200),
     ("sla.rotate_feeds", "GET"):
-        (LOGIN,  403,    200,    200,    403,    403,    403,    403,    404,    403,    404,    404),
+        (LOGIN,  403,    200,    200,    403,    403,    403,    403,    404,    403,    404,    404,    403),
     ("sla.rotate_feeds", "POST"):
-        (LOGIN,  403,    SYSTEM, SYSTEM, 403,    403,    403,    403,    404,    403,    404,    404),
+        (LOGIN,  403,    SYSTEM, SYSTEM, 403,    403,    403,    403,    404,    403,    404,    404,    403),
     # The feeds' secret address is their key: anyone who has it reads them, signed in or not.
     ("sla.incident_feed", "GET"):
-        (200,    200,    200,    200,    200,    200,    200,    200,    200,    200,    200,    200),
+        (200,    200,    200,    200,    200,    200,    200,    200,    200,    200,    200,    200,    200),
     ("sla.maintenance_feed", "GET"):
-        (200,    200,    200,    200,    200,    200,    200,    200,    200,    200,    200,    200),
+        (200,    200,    200,    200,    200,    200,    200,    200,    200,    200,    200,    200,    200),
     # Claims (R-52): amounts, so never agencies (R-71); members and staff viewing read them;
     # administrators and sales agents file (the claim sent is for an open incident: 422).
     ("sla.claims", "GET"):
-        (LOGIN,  200,    200,    404,    200,    404,    403,    403,    404,    200,    404,    404),
+        (LOGIN,  200,    200,    404,    200,    404,    403,    403,    404,    200,    404,    404,    200),
     ("sla.new_claim", "GET"):
-        (LOGIN,  200,    200,    404,    200,    404,    403,    403,    404,    200,    404,    404),
+        (LOGIN,  200,    200,    404,    200,    404,    403,    403,    404,    200,    404,    404,    200),
     ("sla.file_claim", "POST"):
-        (LOGIN,  403,    422,    404,    422,    404,    403,    403,    404,    403,    404,    404),
+        (LOGIN,  403,    422,    404,    422,    404,    403,    403,    404,    403,    404,    404,    422),
     ("sla.claim", "GET"):
-        (LOGIN,  200,    200,    404,    200,    404,    403,    403,    404,    200,    404,    404),
+        (LOGIN,  200,    200,    404,    200,    404,    403,    403,    404,    200,    404,    404,    200),
     ("sla.claim_pdf", "GET"):
-        (LOGIN,  200,    200,    404,    200,    404,    403,    403,    404,    200,    404,    404),
+        (LOGIN,  200,    200,    404,    200,    404,    403,    403,    404,    200,    404,    404,    200),
     # The back office of the SLA: every staff role reads; support staff and staff
     # administrators record incidents and maintenance and claims received on paper (R-50,
     # R-52); billing staff and staff administrators review claims (R-53). The forms sent stop
     # at their confirmation page (200), or are refused (422), so nothing changes.
     ("staff_sla.incidents", "GET"):
-        (LOGIN,  404,    404,    404,    404,    404,    404,    404,    200,    403,    200,    200),
+        (LOGIN,  404,    404,    404,    404,    404,    404,    404,    200,    403,    200,    200,    404),
     ("staff_sla.new_incident", "GET"):
-        (LOGIN,  404,    404,    404,    404,    404,    404,    404,    200,    403,    403,    403),
+        (LOGIN,  404,    404,    404,    404,    404,    404,    404,    200,    403,    403,    403,    404),
     ("staff_sla.new_incident", "POST"):
-        (LOGIN,  404,    404,    404,    404,    404,    404,    404,    200,    403,    403,    403),
+        (LOGIN,  404,    404,    404,    404,    404,    404,    404,    200,    403,    403,    403,    404),
     ("staff_sla.incident", "GET"):
-        (LOGIN,  404,    404,    404,    404,    404,    404,    404,    200,    403,    200,    200),
+        (LOGIN,  404,    404,    404,    404,    404,    404,    404,    200,    403,    200,    200,    404),
     ("staff_sla.post_update", "POST"):
-        (LOGIN,  404,    404,    404,    404,    404,    404,    404,    200,    403,    403,    403),
+        (LOGIN,  404,    404,    404,    404,    404,    404,    404,    200,    403,    403,    403,    404),
     ("staff_sla.correct_incident", "GET"):
-        (LOGIN,  404,    404,    404,    404,    404,    404,    404,    200,    403,    403,    403),
+        (LOGIN,  404,    404,    404,    404,    404,    404,    404,    200,    403,    403,    403,    404),
     ("staff_sla.correct_incident", "POST"):
-        (LOGIN,  404,    404,    404,    404,    404,    404,    404,    200,    403,    403,    403),
+        (LOGIN,  404,    404,    404,    404,    404,    404,    404,    200,    403,    403,    403,    404),
     ("staff_sla.maintenance", "GET"):
-        (LOGIN,  404,    404,    404,    404,    404,    404,    404,    200,    403,    200,    200),
+        (LOGIN,  404,    404,    404,    404,    404,    404,    404,    200,    403,    200,    200,    404),
     ("staff_sla.new_maintenance", "GET"):
-        (LOGIN,  404,    404,    404,    404,    404,    404,    404,    200,    403,    403,    403),
+        (LOGIN,  404,    404,    404,    404,    404,    404,    404,    200,    403,    403,    403,    404),
     ("staff_sla.new_maintenance", "POST"):
-        (LOGIN,  404,    404,    404,    404,    404,    404,    404,    200,    403,    403,    403),
+        (LOGIN,  404,    404,    404,    404,    404,    404,    404,    200,    403,    403,    403,    404),
     ("staff_sla.maintenance_detail", "GET"):
-        (LOGIN,  404,    404,    404,    404,    404,    404,    404,    200,    403,    200,    200),
+        (LOGIN,  404,    404,    404,    404,    404,    404,    404,    200,    403,    200,    200,    404),
     ("staff_sla.end_maintenance", "POST"):
-        (LOGIN,  404,    404,    404,    404,    404,    404,    404,    422,    403,    403,    403),
+        (LOGIN,  404,    404,    404,    404,    404,    404,    404,    422,    403,    403,    403,    404),
     ("staff_sla.claims", "GET"):
-        (LOGIN,  404,    404,    404,    404,    404,    404,    404,    200,    403,    200,    200),
+        (LOGIN,  404,    404,    404,    404,    404,    404,    404,    200,    403,    200,    200,    404),
     ("staff_sla.claim", "GET"):
-        (LOGIN,  404,    404,    404,    404,    404,    404,    404,    200,    403,    200,    200),
+        (LOGIN,  404,    404,    404,    404,    404,    404,    404,    200,    403,    200,    200,    404),
     ("staff_sla.review_claim", "POST"):
-        (LOGIN,  404,    404,    404,    404,    404,    404,    404,    403,    403,    200,    403),
+        (LOGIN,  404,    404,    404,    404,    404,    404,    404,    403,    403,    200,    403,    404),
     ("staff_sla.claim_pdf", "GET"):
-        (LOGIN,  404,    404,    404,    404,    404,    404,    404,    200,    403,    200,    200),
+        (LOGIN,  404,    404,    404,    404,    404,    404,    404,    200,    403,    200,    200,    404),
     ("staff_sla.paper_claim", "GET"):
-        (LOGIN,  404,    404,    404,    404,    404,    404,    404,    200,    403,    403,    403),
+        (LOGIN,  404,    404,    404,    404,    404,    404,    404,    200,    403,    403,    403,    404),
     ("staff_sla.paper_claim", "POST"):
-        (LOGIN,  404,    404,    404,    404,    404,    404,    404,    422,    403,    403,    403),
+        (LOGIN,  404,    404,    404,    404,    404,    404,    404,    422,    403,    403,    403,    404),
 }
 # fmt: on
 
 # Later features keep their rows in parts of their own (tests/web/matrix_*.py).
-MATRIX_PARTS = (matrix_inet_registration, matrix_inet_holders, matrix_inet_orders)
+MATRIX_PARTS = matrix_parts()
 for _part in MATRIX_PARTS:
     assert not MATRIX.keys() & _part.MATRIX.keys(), _part.__name__
     MATRIX.update(_part.MATRIX)
@@ -505,6 +510,7 @@ MAY_SEE_OTHER: dict[tuple[str, str], dict[str, Expected]] = {
     # for staff as A's is; the POSTs stop as in MATRIX.
     ("staff.partner", "GET"): {"support": 200, "billing": 200},
     ("staff.assign_client", "POST"): {"support": 422, "billing": 403},
+    ("staff.invite_partner_agent", "POST"): {"support": 422, "billing": 403},
     ("staff.withdraw_client", "POST"): {"support": 200, "billing": 403},
     ("staff.record_usage", "POST"): {"support": S_CON, "billing": S_CON},
     ("contracts.change", "GET"): dict.fromkeys(B_PEOPLE, 200),
@@ -579,6 +585,7 @@ MAY_SEE_OTHER: dict[tuple[str, str], dict[str, Expected]] = {
         "agency_agent": 403,
         "other_agency_agent": 403,
         "support_viewing": 403,
+        "partner_admin": 403,
     },
     # Issue 10. An incident that touched only B: B's people see it (agencies too: no amounts).
     ("sla.incident", "GET"): dict.fromkeys(B_PEOPLE, 200),
@@ -623,6 +630,17 @@ for (_endpoint, _method), _row in MAY_SEE_OTHER.items():
 for _part in MATRIX_PARTS:
     assert not MAY_SEE_OTHER.keys() & _part.MAY_SEE_OTHER.keys(), _part.__name__
     MAY_SEE_OTHER.update(_part.MAY_SEE_OTHER)
+
+
+def _partner_admin_as_sales_agent(table: dict[tuple[str, str], dict[str, Expected]]) -> None:
+    """The partner administrator is an agent of A's sales agent company inside A's portal: for
+    B's objects it answers as that company's agent does, unless a row says otherwise."""
+    for row in table.values():
+        if "sales_agent" in row and "partner_admin" not in row:
+            row["partner_admin"] = row["sales_agent"]
+
+
+_partner_admin_as_sales_agent(MAY_SEE_OTHER)
 
 
 def _refused(endpoint: str, actor: str) -> Expected:
@@ -717,6 +735,7 @@ def _other_case(shared, endpoint: str, method: str, actor: str, target: str) -> 
                 "holder_id",
                 "order_id",
                 "partner_id",
+                "application_id",
             ),
             MISSING_ID,
         )
@@ -744,6 +763,7 @@ def test_matrix_actors_are_who_they_claim(shared, fixed_clock):
     inside = {
         "sales_agent": world.org_a,
         "agency_agent": world.org_a,
+        "partner_admin": world.org_a,
         "other_sales_agent": world.org_b,
         "other_agency_agent": world.org_b,
         "support_viewing": world.org_a,
@@ -784,56 +804,56 @@ from tests.web.routes import (  # noqa: E402
 
 # fmt: off
 API_MATRIX: dict[tuple[str, str], tuple[Expected, ...]] = {
-    #          anon    member  admin   o_adm   sales   o_sal   agncy   o_agc   suppt   viewg   billg   prodn
+    #          anon    member  admin   o_adm   sales   o_sal   agncy   o_agc   suppt   viewg   billg   prodn   p_adm
     ("api.openapi", "GET"):
-        (200,    200,    200,    200,    200,    200,    200,    200,    200,    200,    200,    200),
+        (200,    200,    200,    200,    200,    200,    200,    200,    200,    200,    200,    200,    200),
     # Everyone lists what they may see (B's administrator and agents: B's contract).
     ("api.contracts", "GET"):
-        (401,    200,    200,    200,    200,    200,    200,    200,    200,    200,    200,    200),
+        (401,    200,    200,    200,    200,    200,    200,    200,    200,    200,    200,    200,    200),
     ("api.contract", "GET"):
-        (401,    200,    200,    404,    200,    404,    200,    404,    200,    200,    200,    200),
+        (401,    200,    200,    404,    200,    404,    200,    404,    200,    200,    200,    200,    200),
     # Anyone who may see the contract may ask for a quote; it changes nothing.
     ("api.quote", "POST"):
-        (401,    200,    200,    404,    200,    404,    200,    404,    200,    200,    200,    200),
+        (401,    200,    200,    404,    200,    404,    200,    404,    200,    200,    200,    200,    200),
     ("api.requests", "GET"):
-        (401,    200,    200,    404,    200,    404,    200,    404,    200,    200,    200,    200),
+        (401,    200,    200,    404,    200,    404,    200,    404,    200,    200,    200,    200,    200),
     # R-70/R-71: administrators and agents request; members and staff may not (R-72).
     ("api.submit", "POST"):
-        (401,    403,    201,    404,    201,    404,    201,    404,    403,    403,    403,    403),
+        (401,    403,    201,    404,    201,    404,    201,    404,    403,    403,    403,    403,    201),
     ("api.request_detail", "GET"):
-        (401,    200,    200,    404,    200,    404,    200,    404,    200,    200,    200,    200),
+        (401,    200,    200,    404,    200,    404,    200,    404,    200,    200,    200,    200,    200),
     ("api.withdraw", "POST"):
-        (401,    403,    200,    404,    200,    404,    200,    404,    403,    403,    403,    403),
+        (401,    403,    200,    404,    200,    404,    200,    404,    403,    403,    403,    403,    200),
     ("api.usage", "POST"):
-        (401,    403,    403,    404,    403,    404,    403,    404,    201,    201,    201,    201),
+        (401,    403,    403,    404,    403,    404,    403,    404,    201,    201,    201,    201,    403),
     # Issue 10 (R-50..R-53). Incidents carry no amount: everyone lists those that touched
     # what they may see (staff: every incident).
     ("api.incidents", "GET"):
-        (401,    200,    200,    200,    200,    200,    200,    200,    200,    200,    200,    200),
+        (401,    200,    200,    200,    200,    200,    200,    200,    200,    200,    200,    200,    200),
     # Claims: whoever may see the contract reads them, as the pages let members; agencies
     # too, without any amount (R-71), as every other answer of the API. Administrators and
     # sales agents file; members, agencies and staff may not (R-52 reading, R-72).
     ("api.claims", "GET"):
-        (401,    200,    200,    404,    200,    404,    200,    404,    200,    200,    200,    200),
+        (401,    200,    200,    404,    200,    404,    200,    404,    200,    200,    200,    200,    200),
     ("api.file_claim", "POST"):
-        (401,    403,    201,    404,    201,    404,    403,    404,    403,    403,    403,    403),
+        (401,    403,    201,    404,    201,    404,    403,    404,    403,    403,    403,    403,    201),
     ("api.claim", "GET"):
-        (401,    200,    200,    404,    200,    404,    200,    404,    200,    200,    200,    200),
+        (401,    200,    200,    404,    200,    404,    200,    404,    200,    200,    200,    200,    200),
     # I-NET SERVICE (R-85): holders for the customer's own administrators (B's administrator
     # lists B's); orders for administrators (their organisation's), agents (those they placed:
     # none of A's) and production staff (every one); only administrators cancel, inside the
     # window (R-82; each actor cancels a fresh confirmed order of A's). Those who may see no
     # holder or order get 403 for the list and 404 for any id (ids reveal nothing).
     ("api.card_holders", "GET"):
-        (401,    403,    200,    200,    403,    403,    403,    403,    403,    403,    403,    403),
+        (401,    403,    200,    200,    403,    403,    403,    403,    403,    403,    403,    403,    403),
     ("api.card_holder", "GET"):
-        (401,    404,    200,    404,    404,    404,    404,    404,    404,    404,    404,    404),
+        (401,    404,    200,    404,    404,    404,    404,    404,    404,    404,    404,    404,    404),
     ("api.card_orders", "GET"):
-        (401,    403,    200,    200,    200,    200,    200,    200,    403,    403,    403,    200),
+        (401,    403,    200,    200,    200,    200,    200,    200,    403,    403,    403,    200,    200),
     ("api.card_order", "GET"):
-        (401,    404,    200,    404,    404,    404,    404,    404,    404,    404,    404,    200),
+        (401,    404,    200,    404,    404,    404,    404,    404,    404,    404,    404,    200,    404),
     ("api.cancel_card_order", "POST"):
-        (401,    404,    200,    404,    404,    404,    404,    404,    404,    404,    404,    403),
+        (401,    404,    200,    404,    404,    404,    404,    404,    404,    404,    404,    403,    404),
 }
 # fmt: on
 
@@ -862,6 +882,7 @@ API_MAY_SEE_OTHER: dict[tuple[str, str], dict[str, Expected]] = {
     ("api.card_order", "GET"): {"other_admin": 200, "production": 200},
     ("api.cancel_card_order", "POST"): {"other_admin": 200, "production": 403},
 }
+_partner_admin_as_sales_agent(API_MAY_SEE_OTHER)
 MATRIX.update(API_MATRIX)
 MAY_SEE_OTHER.update(API_MAY_SEE_OTHER)
 

@@ -179,7 +179,7 @@ def test_a_busy_database_answers_503_without_saying_it_is_unreachable(
     wait = {"options": "-c lock_timeout=200ms"} if is_postgres(url) else {"timeout": 0.2}
     app = make_app(
         PROPAGATE_EXCEPTIONS=False,
-        SQLALCHEMY_ENGINE_OPTIONS={"pool_pre_ping": True, "connect_args": wait},
+        SQLALCHEMY_ENGINE_OPTIONS={"pool_recycle": 1800, "connect_args": wait},
     )
     world = build_world(app)
     admin = signed_in_client(app, world.emails["admin"])

@@ -88,7 +88,7 @@ def test_htmx_search_answers_only_the_rows(app, world, staff):
     page = response.get_data(as_text=True)
     assert response.status_code == 200
     assert "<html" not in page and "<body" not in page
-    assert page.lstrip().startswith('<div class="scroll" id="organisation-rows"')
+    assert page.lstrip().startswith('<div id="organisation-rows"')  # the rows and their pages
     assert _found(page) == {"Beta K.K."}
     full = staff.get("/staff/organisations", query_string={"q": "beta"}).get_data(as_text=True)
     assert "<html" in full and 'id="organisation-rows"' in full

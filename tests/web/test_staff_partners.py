@@ -76,7 +76,7 @@ def test_r71_staff_list_partners_with_their_clients_and_agents(app, world, staff
     assert row, text
     cells = re.findall(r"<td>(.*?)</td>", row.group(1), re.S)
     assert "Sales Agent Co." in cells[0]
-    assert cells[2:] == ["1", "1"]  # client A, one agent
+    assert cells[2:] == ["1", "2"]  # client A; its agent and its partner administrator
     assert 'href="/staff/partners/new"' in text
     assert 'href="/staff/partners"' in staff.get("/staff/organisations").get_data(as_text=True)
 
@@ -158,6 +158,29 @@ def test_assigning_an_assigned_or_unknown_organisation_is_refused(app, world, st
     assert _assigned(app, sales) == {world.org_a}
     assert rows(app, OutboxEmail, kind="partner_assigned") == []
     assert rows(app, AuditEvent, action="partner_client_assigned") == []
+
+
+def test_the_same_partner_created_twice_at_once_is_created_once(app, world):
+    """A partner's name is its own whatever its case: the unique index on the lowered name takes
+    one of two creations sent at once, and the other is told next to the field."""
+    clients = [signed_in_client(app, world.emails["support"]) for _ in range(4)]
+    start = threading.Barrier(len(clients))
+    names = ["Kita Hanbai", "KITA HANBAI", "kita hanbai", "Kita Hanbai"]
+
+    def submit(pair):
+        client, name = pair
+        start.wait()
+        response = client.post("/staff/partners/new", data={"name": name, "kind": "agency"})
+        return response.status_code, _error(response.get_data(as_text=True), "name")
+
+    with ThreadPoolExecutor(len(clients)) as pool:
+        answers = sorted(pool.map(submit, zip(clients, names, strict=True)), key=str)
+    assert [status for status, _ in answers] == [302] + [422] * (len(clients) - 1)
+    assert {error for _, error in answers[1:]} == {
+        "A partner company with this name already exists."
+    }
+    assert [name.lower() for name, _ in _partners(app)].count("kita hanbai") == 1
+    assert len(rows(app, AuditEvent, action="partner_created")) == 1
 
 
 def test_assigning_twice_at_once_assigns_once(app, world):

@@ -6,8 +6,9 @@ for each thing (members are メンバー; "changed by" and "published by" are no
 from __future__ import annotations
 
 import re
-from datetime import date
+from datetime import UTC, date, datetime
 from html import unescape
+from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
@@ -207,3 +208,61 @@ def test_the_invitation_names_the_company_not_a_customer_record(app, world):
     (invitation,) = rows(app, OutboxEmail, kind="invitation")
     assert invitation.locale == "ja"
     assert "会社名: Alpha K.K." in invitation.body and "顧客情報" not in invitation.body
+
+
+EMAIL_TEMPLATES = sorted(
+    (Path(__file__).parents[2] / "portal" / "templates" / "email").glob("*.txt")
+)
+JINJA_COMMENT = re.compile(r"\{#.*?#\}", re.S)
+
+
+@pytest.mark.parametrize("template", EMAIL_TEMPLATES, ids=lambda p: p.stem)
+def test_no_e_mail_template_writes_a_rule_id_or_a_machine_date(template):
+    """Every e-mail, the ones to come included: rule IDs only in template comments, and
+    dates through the filters that write them as people do (long_date, minute), never as
+    ISO dates or strftime patterns."""
+    source = JINJA_COMMENT.sub("", template.read_text(encoding="utf-8"))
+    assert not RULE_ID.search(source), template.name
+    assert not re.search(r"isoformat|strftime|%Y|%m/%d", source), template.name
+
+
+def test_the_partner_and_sign_in_e_mails_speak_both_languages_without_rule_ids(app, world):
+    """Issue 13/14's e-mails: a partner assigned or withdrawn (R-71), failed sign-ins."""
+    from portal.models import PartnerCompany  # noqa: PLC0415
+
+    instant = datetime(2027, 3, 1, 1, 0, tzinfo=UTC)
+    with app.test_request_context():
+        organisation = db.session.get(Contract, world.contract_a).organisation
+        partner = db.session.get(PartnerCompany, world.ids["agency_partner"])
+        user = db.session.get(User, world.ids["admin"])
+        contexts = {
+            "partner_assigned": {
+                "organisation": organisation,
+                "partner": partner,
+                "changed_at": instant,
+            },
+            "partner_withdrawn": {
+                "organisation": organisation,
+                "partner": partner,
+                "changed_at": instant,
+            },
+            "sign_in_failures": {
+                "user": user,
+                "failures": 5,
+                "minutes": 15,
+                "last_at": instant,
+                "addresses": ["192.0.2.1"],
+                "more_addresses": 0,
+                "password_url": "http://127.0.0.1:5000/password-reset",
+            },
+        }
+        for kind, context in contexts.items():
+            texts = {
+                locale: "\n".join(mail.render(kind, locale, context)) for locale in ("ja", "en")
+            }
+            for locale, text in texts.items():
+                assert not RULE_ID.search(text), (kind, locale)
+                assert not MACHINE_DATE.search(text), (kind, locale)
+            assert "2027年3月1日 10:00" in texts["ja"], kind
+            assert "March 1, 2027 10:00" in texts["en"], kind
+            assert texts["ja"] != texts["en"], kind

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from portal.blueprints.api.cursors import CURSOR_PATTERN, DEFAULT_LIMIT, MAX_LIMIT
 from portal.blueprints.api.serialize import CLAIM_KEYS_WITHOUT_AMOUNTS
 from portal.domain.inet import CancelRefusal, CardDesign, OrderState
 from portal.domain.quotes import ChargeKind, RequestKind
@@ -62,7 +63,8 @@ SCHEMAS: dict[str, Any] = {
                         "type": "string",
                         "description": (
                             "bad_request, unauthorized, invalid_token, forbidden, not_found, "
-                            "unavailable, not_withdrawable, different_reading, invalid, or the "
+                            "unavailable, not_withdrawable, different_reading, invalid, "
+                            "invalid_cursor, or the "
                             "code of a refusal by the contract rules (e.g. inside_lead_time, "
                             "not_month_end, not_a_downgrade, plan_not_offered, plan_not_sold, "
                             "contract_ended, notice_in_past, pending_request) or by the SLA "
@@ -199,8 +201,23 @@ SCHEMAS: dict[str, Any] = {
     },
     "ContractList": {
         "type": "object",
-        "required": ["contracts"],
-        "properties": {"contracts": {"type": "array", "items": _ref("Contract")}},
+        "required": ["contracts", "next_cursor"],
+        "properties": {
+            "contracts": {
+                "type": "array",
+                "items": _ref("Contract"),
+                "maxItems": MAX_LIMIT,
+                "description": "By organisation, then service start, then id; `limit` at most.",
+            },
+            "next_cursor": _nullable(
+                "string",
+                pattern=CURSOR_PATTERN,
+                description=(
+                    "Send it as `cursor` for the contracts that follow; null when these are "
+                    "the last."
+                ),
+            ),
+        },
     },
     "ContractDetail": {
         "allOf": [
@@ -868,6 +885,22 @@ PAGE = [
         "schema": {"type": "integer", "minimum": 1, "maximum": 200, "default": 50},
     },
 ]
+CONTRACT_PAGE = [
+    {
+        "name": "limit",
+        "in": "query",
+        "required": False,
+        "description": "How many contracts at most.",
+        "schema": {"type": "integer", "minimum": 1, "maximum": MAX_LIMIT, "default": DEFAULT_LIMIT},
+    },
+    {
+        "name": "cursor",
+        "in": "query",
+        "required": False,
+        "description": "The `next_cursor` of the previous answer; left out for the first.",
+        "schema": {"type": "string", "pattern": CURSOR_PATTERN, "maxLength": 64},
+    },
+]
 REQUEST = [*CONTRACT, {"$ref": "#/components/parameters/RequestId"}]
 CLAIM = [*CONTRACT, {"$ref": "#/components/parameters/ClaimId"}]
 
@@ -876,9 +909,24 @@ PATHS: dict[str, Any] = {
         "get": {
             "operationId": "listContracts",
             "summary": "The contracts the token's user may see, with their calendars.",
+            "description": (
+                "By cursor: the first `limit` contracts, and `next_cursor` to send as `cursor` "
+                "for the next ones, until it is null. Every contract that exists for the whole "
+                "walk comes exactly once, even when contracts are added meanwhile."
+            ),
+            "parameters": CONTRACT_PAGE,
             "responses": {
                 "200": _json(_ref("ContractList"), "The contracts."),
+                "400": _json(
+                    _ref("Error"),
+                    "`limit` is not a whole number from 1 to 100, or `cursor` is not one "
+                    "(`field` says which).",
+                ),
                 "401": _response("Unauthorized"),
+                "422": _json(
+                    _ref("Error"),
+                    "invalid_cursor: `cursor` is not a next_cursor this list gave.",
+                ),
             },
         }
     },

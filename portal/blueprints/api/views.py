@@ -13,7 +13,7 @@ from flask import Blueprint, Response, request, url_for
 from flask_babel import get_locale
 from flask_babel import gettext as _
 
-from portal.blueprints.api import bodies, scope, serialize
+from portal.blueprints.api import bodies, cursors, scope, serialize
 from portal.blueprints.api.auth import api_view, current_api_actor
 from portal.blueprints.api.errors import ApiError, forbidden, refused
 from portal.blueprints.api.openapi import document
@@ -60,9 +60,12 @@ def openapi():
 @bp.get("/contracts")
 @api_view()
 def contracts():
+    """The contracts the user may see, `limit` at a time from `cursor` (cursors.py says why a
+    cursor); `next_cursor` continues the list, null at its end."""
     actor = current_api_actor()
+    limit, after = cursors.limit(), cursors.after()
     today = clock.today()
-    found = scope.contracts_of(actor)
+    found, last = scope.contracts_after(actor, after, limit)
     pending = request_service.pending_by_contract([c.id for c in found])
     return {
         "contracts": [
@@ -70,7 +73,8 @@ def contracts():
                 c, c.calendar(today), actor=actor, locale=_locale(), pending=pending.get(c.id)
             )
             for c in found
-        ]
+        ],
+        "next_cursor": cursors.encode(last) if last is not None else None,
     }
 
 

@@ -26,7 +26,7 @@ from portal.blueprints.auth.forms import (
 )
 from portal.blueprints.validators import show_error
 from portal.extensions import db, limiter
-from portal.models import TokenPurpose
+from portal.models import TokenPurpose, UserKind
 from portal.services import accounts, audit, auth
 from portal.services.errors import PortalError
 from portal.web import client_ip, end_browser_session, safe_next
@@ -158,7 +158,7 @@ def _password_from_link(token: str, purpose: TokenPurpose, template: str):
     reset = purpose == TokenPurpose.PASSWORD_RESET
     use = accounts.reset_password if reset else accounts.accept_invitation
     try:
-        use(token, form.new_password.data, ip=client_ip())
+        user = use(token, form.new_password.data, ip=client_ip())
     except accounts.TokenUnusable as exc:
         db.session.rollback()  # the other of two submissions at once
         return _link_unusable(exc, purpose)
@@ -174,6 +174,9 @@ def _password_from_link(token: str, purpose: TokenPurpose, template: str):
         )
     else:
         flash(_("Your password is set. Sign in to start."), "success")
+        if user.kind == UserKind.AGENT:
+            # An invited agent (issue 14) starts from the company's clients after signing in.
+            return redirect(url_for("auth.login", next=url_for("partners.clients")))
     return redirect(url_for("auth.login"))
 
 

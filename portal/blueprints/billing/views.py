@@ -30,6 +30,7 @@ from portal.blueprints.validators import show_error
 from portal.clock import clock
 from portal.extensions import db, htmx
 from portal.models import DocumentKind, Invoice
+from portal.paging import page_number
 from portal.payments import service as payments
 from portal.permissions import (
     Actor,
@@ -103,8 +104,9 @@ def search():
     partial = bool(htmx) and not htmx.history_restore_request
     found = None
     if valid:
-        page = request.args.get("page", 1, type=int) or 1
-        found = billing.search(_criteria(form), today=today, page=page, per_page=billing.PER_PAGE)
+        found = billing.search(
+            _criteria(form), today=today, page=page_number(request.args), per_page=billing.PER_PAGE
+        )
     context = {
         "form": form,
         "found": found,
@@ -405,7 +407,7 @@ def _overdue_page(*, error: str = "", status: int = 200):
     actor = current_actor()
     return render_template(
         "billing/overdue.html",
-        rows=billing.overdue_invoices(clock.today()),
+        rows=billing.overdue_page(clock.today(), page_number(request.args)),
         may_remind=can_manage_billing(actor),
         reminder_form=ReminderForm(formdata=None),
         error=error,
@@ -453,4 +455,5 @@ def send_reminder(invoice_id: int):
     )
     if back_to_detail:
         return redirect(url_for("billing.detail", invoice_id=invoice.id))
-    return redirect(url_for("billing.overdue"))
+    page = page_number(request.args)  # back to the page of the list the reminder was sent from
+    return redirect(url_for("billing.overdue", page=page if page > 1 else None))

@@ -24,7 +24,8 @@ from portal.clock import clock
 from portal.domain import calendar, quotes
 from portal.domain.quotes import Quote, Refusal, RequestKind
 from portal.extensions import db, htmx
-from portal.models import Contract, ContractRequest, Plan
+from portal.models import Contract, ContractRequest, Plan, RequestStatus
+from portal.paging import page_number
 from portal.permissions import (
     Actor,
     can_request_changes,
@@ -59,11 +60,13 @@ def _customer_actor() -> Actor:
 def home():
     actor = _customer_actor()
     today = clock.today()
-    contracts = contract_service.contracts_of(actor)
-    rows = contract_service.with_calendars(contracts, today)
-    pending = request_service.pending_by_contract([c.id for c in contracts])
+    contracts = contract_service.contracts_page(actor, page_number(request.args))
+    rows = contract_service.with_calendars(contracts.items, today)
+    # Read with the contracts (with_plan_and_service): no statement of its own.
+    pending = {c.id: c.pending_request for c in contracts if c.pending_request is not None}
     return render_template(
         "contracts/home.html",
+        contracts=contracts,
         rows=rows,
         organisation=actor.organisation,
         pending=pending,
@@ -82,14 +85,16 @@ def detail(contract_id: int):
 def contract_page(contract: Contract) -> dict[str, object]:
     """What the contract page shows, for the customer's portal and the back office."""
     today = clock.today()
-    pending = request_service.pending_request(contract)
+    requests = request_service.requests_of(contract)
+    # R-23: at most one is pending; it is among the contract's requests (one statement).
+    pending = next((r for r in requests if r.status == RequestStatus.PENDING), None)
     kinds = request_service.kinds_for(contract) if contract.status == "active" else []
     usage = usage_service.view(contract)
     return {
         "contract": contract,
         "cal": contract.calendar(today),
         "history": contract_service.history(contract, today),
-        "requests": request_service.requests_of(contract),
+        "requests": requests,
         "pending": pending,
         "outlook": contract_service.outlook(pending),
         "kinds": kinds,

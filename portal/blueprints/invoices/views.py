@@ -20,6 +20,7 @@ from portal.blueprints.invoices.forms import InvoiceAccessForm, PayForm
 from portal.clock import clock
 from portal.extensions import db
 from portal.models import Invoice
+from portal.paging import page_number
 from portal.payments import gateway
 from portal.payments import service as payments
 from portal.payments.webhooks import WebhookRejected, handle_webhook
@@ -31,7 +32,7 @@ from portal.permissions import (
     can_use_customer_portal,
     get_invoice_or_404,
 )
-from portal.services import audit, invoicing
+from portal.services import audit, billing, invoicing
 from portal.services.errors import NotAllowed, PortalError
 from portal.web import CONTENT_SECURITY_POLICY, client_ip, current_actor
 
@@ -62,8 +63,11 @@ def _invoice_actor() -> Actor:
 @login_required
 def index():
     actor = _invoice_actor()
-    documents = invoicing.documents_of(actor.organisation)
-    dues = invoicing.amounts_due(documents)  # one amount due everywhere
+    documents = billing.documents_page(actor.organisation, page_number(request.args))
+    # the outstanding total counts every open invoice, on this page or another.
+    unpaid = billing.open_invoices_of(actor.organisation)
+    listed = {d.id: d for d in [*documents, *unpaid]}
+    dues = invoicing.amounts_due(listed.values())  # one amount due everywhere
     may_pay = can_pay_invoices(actor)
     form = InvoiceAccessForm(
         formdata=None, members_see_invoices=actor.organisation.members_see_invoices
@@ -72,7 +76,7 @@ def index():
         "invoices/index.html",
         documents=documents,
         dues=dues,
-        outstanding=invoicing.outstanding(documents, dues, clock.today()),
+        outstanding=invoicing.outstanding(unpaid, dues, clock.today()),
         payable={d.id for d in documents if may_pay and payments.payable_by_card(d, dues[d.id])},
         access_form=form,
         may_set_access=can_set_invoice_access(actor),

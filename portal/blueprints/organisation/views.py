@@ -2,16 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from functools import partial
-from typing import TypeVar
-
 from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 from flask_login import login_required
 
 from portal.blueprints.organisation.forms import InformationForm
 from portal.extensions import db
+from portal.paging import page_number
 from portal.permissions import (
     Actor,
     can_change_information,
@@ -26,23 +23,12 @@ from portal.web import client_ip, current_actor
 
 bp = Blueprint("organisation", __name__)
 
-PER_PAGE = 50
-T = TypeVar("T")
-
 
 def _portal_actor() -> Actor:
     actor = current_actor()
     if not can_see_information(actor):
         abort(404)
     return actor
-
-
-def _one_page(fetch: Callable[..., list[T]]) -> dict[str, object]:
-    """Page `?page=` of a newest-first list: its items, the page number and whether an older
-    page follows (one row more is fetched to know)."""
-    page = max(request.args.get("page", 1, type=int) or 1, 1)
-    found = fetch(limit=PER_PAGE + 1, offset=(page - 1) * PER_PAGE)
-    return {"items": found[:PER_PAGE], "page": page, "has_next": len(found) > PER_PAGE}
 
 
 def _information_page(actor: Actor, form: InformationForm | None, status: int = 200):
@@ -128,8 +114,8 @@ def information():
 def history():
     """R-62: who changed what, when, from what to what."""
     actor = _portal_actor()
-    paged = _one_page(partial(information_service.history, actor.organisation))
-    return render_template("organisation/history.html", rows=paged.pop("items"), **paged)
+    rows = information_service.history_page(actor.organisation, page_number(request.args))
+    return render_template("organisation/history.html", rows=rows)
 
 
 def _require_notices(actor: Actor) -> None:
@@ -144,8 +130,8 @@ def notices():
     with all its recipients."""
     actor = _portal_actor()
     _require_notices(actor)
-    paged = _one_page(partial(mail.notices_of, actor.organisation_id))
-    return render_template("organisation/notices.html", notices=paged.pop("items"), **paged)
+    notices = mail.notices_page(actor.organisation_id, page_number(request.args))
+    return render_template("organisation/notices.html", notices=notices)
 
 
 @bp.get("/notices/<int:email_id>")

@@ -107,3 +107,10 @@ def enter(organisation_id: int):
         # The same "enter" sent twice at once: one open entry per session (a unique index).
         db.session.rollback()
     return redirect(url_for("contracts.home"))
+
+
+# Applications for new clients (issue 14) have their own module; importing it adds its routes.
+from portal.blueprints.partners import applications as _applications  # noqa: E402, F401
+
+# The company's people (issue 14): its administrators' pages, in a module of their own.
+from portal.blueprints.partners import people as _people  # noqa: E402, F401

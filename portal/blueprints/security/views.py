@@ -4,7 +4,7 @@ and unhandled first; support staff (and staff administrators) record what was do
 from __future__ import annotations
 
 import sqlalchemy as sa
-from flask import Blueprint, abort, flash, redirect, render_template, url_for
+from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 from flask_login import login_required
 
@@ -12,6 +12,7 @@ from portal.blueprints.security.forms import HandledForm
 from portal.blueprints.validators import show_error
 from portal.extensions import db
 from portal.models import MisuseReport, User
+from portal.paging import page_number
 from portal.permissions import (
     can_handle_misuse_reports,
     can_see_misuse_reports,
@@ -25,6 +26,12 @@ from portal.web import back_office_actor, client_ip
 bp = Blueprint("security", __name__, url_prefix="/staff/misuse-reports")
 
 
+def _page_asked() -> int | None:
+    """The list's page the form was sent from (None: the first), for the way back."""
+    page = page_number(request.args)
+    return page if page > 1 else None
+
+
 def _page(
     *,
     form: HandledForm | None = None,
@@ -32,7 +39,7 @@ def _page(
     error: str | None = None,
     status: int = 200,
 ):
-    reports = accounts.misuse_reports()
+    reports = accounts.misuse_reports(page=page_number(request.args))
     ids = {r.handled_by_id for r in reports if r.handled_by_id}
     handlers = (
         {u.id: u for u in db.session.scalars(sa.select(User).where(User.id.in_(ids)))}
@@ -86,14 +93,15 @@ def mark_handled(report_id: int):
         return _page(form=form, form_for=report.id, status=422)
     db.session.commit()
     flash(_("The report was marked as handled."), "success")
-    return redirect(url_for("security.misuse_reports"))
+    # Back to the page of the list it was handled from.
+    return redirect(url_for("security.misuse_reports", page=_page_asked()))
 
 
 def _confirm_handling(form: HandledForm, report: MisuseReport):
     return render_template(
         "_confirm.html",
         form=form,
-        action=url_for("security.mark_handled", report_id=report.id),
+        action=url_for("security.mark_handled", report_id=report.id, page=_page_asked()),
         summary=[
             _(
                 "Mark the report of %(name)s (%(email)s), made at %(time)s, as handled.",

@@ -35,6 +35,7 @@ from portal.models import (
     Service,
     UpdateStatus,
 )
+from portal.paging import page_number
 from portal.permissions import (
     Actor,
     can_manage_incidents,
@@ -108,11 +109,10 @@ def _editing(form) -> bool:
 @login_required
 def incidents():
     actor = back_office_actor()
-    views = incident_service.all_for_staff()
     return render_template(
         "sla/staff_incidents.html",
-        current=[v for v in views if v.is_open],
-        past=[v for v in views if not v.is_open],
+        current=incident_service.ongoing_for_staff(),
+        past=incident_service.ended_for_staff(page_number(request.args)),
         may_manage=can_manage_incidents(actor),
     )
 
@@ -422,7 +422,7 @@ def claims():
     status = ClaimStatus(asked) if asked in ClaimStatus._value2member_map_ else None
     return render_template(
         "sla/staff_claims.html",
-        claims=claim_service.claims_for_staff(status),
+        claims=claim_service.claims_for_staff(status, page=page_number(request.args)),
         status=status.value if status else "all",
         may_review=can_review_claims(actor),
     )

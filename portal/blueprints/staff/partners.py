@@ -12,12 +12,15 @@ from sqlalchemy.exc import IntegrityError
 from wtforms import HiddenField, SelectField, StringField
 from wtforms.fields.choices import SelectChoice
 
+from portal.blueprints.partners.people import AgentInviteForm
 from portal.blueprints.staff.views import bp
 from portal.blueprints.validators import at_most, required, show_error
 from portal.extensions import db
-from portal.models import PartnerCompany, PartnerKind
+from portal.models import PartnerCompany, PartnerKind, PartnerRole
 from portal.permissions import can_manage_partners
+from portal.services import partner_people
 from portal.services import partners as partner_service
+from portal.services.accounts import address_not_usable
 from portal.services.errors import NotAllowed, PortalError
 from portal.web import back_office_actor, client_ip, current_actor
 
@@ -85,6 +88,11 @@ def new_partner():
         db.session.rollback()
         show_error(form, exc, "name")
         return render_template("staff/partners_new.html", form=form), 422
+    except IntegrityError:
+        # The same name created twice at once: the unique index on the lowered name takes one.
+        db.session.rollback()
+        form.name.errors.append(_("A partner company with this name already exists."))
+        return render_template("staff/partners_new.html", form=form), 422
     flash(_("%(partner)s was created.", partner=partner.name), "success")
     return redirect(url_for("staff.partner", partner_id=partner.id))
 
@@ -96,7 +104,13 @@ def _partner_or_404(partner_id: int) -> PartnerCompany:
     return partner
 
 
-def _partner_page(partner: PartnerCompany, form: AssignClientForm | None = None, status=200):
+def _partner_page(
+    partner: PartnerCompany,
+    form: AssignClientForm | None = None,
+    status=200,
+    *,
+    invite_form: AgentInviteForm | None = None,
+):
     actor = current_actor()
     form = form or AssignClientForm(formdata=None)
     candidates = partner_service.assignable(partner)
@@ -110,6 +124,7 @@ def _partner_page(partner: PartnerCompany, form: AssignClientForm | None = None,
         agents=partner_service.agents_of(partner),
         assignments=partner_service.assignments_of(partner),
         form=form,
+        invite_form=invite_form or AgentInviteForm(formdata=None),
         may_manage=can_manage_partners(actor),
     ), status
 
@@ -157,6 +172,52 @@ def assign_client(partner_id: int):
         _(
             "%(org)s is now a client of %(partner)s. Its administrators were told by e-mail.",
             org=client.legal_name,
+            partner=found.name,
+        ),
+        "success",
+    )
+    return redirect(url_for("staff.partner", partner_id=found.id))
+
+
+@bp.post("/partners/<int:partner_id>/agents")
+@login_required
+def invite_partner_agent(partner_id: int):
+    """Issue 14: an agent or administrator of the partner (e.g. a new company's first
+    administrator), who chooses their own password from the e-mailed link (R-63)."""
+    actor = back_office_actor()
+    found = _partner_or_404(partner_id)
+    if not can_manage_partners(actor):
+        abort(403)
+    form = AgentInviteForm()
+    if not form.validate_on_submit():
+        return _partner_page(found, status=422, invite_form=form)
+    try:
+        user = partner_people.invite(
+            actor,
+            found,
+            name=form.name.data,
+            email=form.email.data,
+            role=PartnerRole(form.role.data),
+            locale=form.locale.data,
+            ip=client_ip(),
+        )
+        db.session.commit()
+    except NotAllowed:
+        db.session.rollback()
+        abort(403)
+    except PortalError as exc:
+        db.session.rollback()
+        show_error(form, exc, "email")
+        return _partner_page(found, status=422, invite_form=form)
+    except IntegrityError:
+        # The same address invited twice at once: the unique index on users.email takes one.
+        db.session.rollback()
+        form.email.errors.append(address_not_usable())
+        return _partner_page(found, status=422, invite_form=form)
+    flash(
+        _(
+            "%(email)s was invited to %(partner)s and will receive a link to choose a password.",
+            email=user.email,
             partner=found.name,
         ),
         "success",

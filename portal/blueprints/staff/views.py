@@ -17,6 +17,7 @@ from portal.blueprints.validators import show_error
 from portal.clock import TOKYO, clock
 from portal.extensions import db, htmx
 from portal.models import CustomerRole, PartnerCompany, PartnerKind, UsageSource
+from portal.paging import page_number
 from portal.permissions import (
     can_onboard,
     can_record_usage,
@@ -45,7 +46,7 @@ STAFF_PAGE_LATEST = 10  # notices and information changes shown on an organisati
 def organisations():
     back_office_actor()
     q = request.args.get("q", "")[:100]
-    found = organisation_service.search(q)
+    found = organisation_service.search(q, page=page_number(request.args))
     template = "staff/_organisation_rows.html" if htmx else "staff/organisations.html"
     return render_template(template, organisations=found, q=q)
 
@@ -303,7 +304,8 @@ def mail_queue():
     actor = back_office_actor()
     if not can_see_mail_queue(actor):
         abort(403)
-    return render_template("staff/mail.html", queue=mail.queue_state(), form=RetryMailForm())
+    queue = mail.queue_state(page=page_number(request.args))
+    return render_template("staff/mail.html", queue=queue, form=RetryMailForm())
 
 
 @bp.post("/mail/retry")
@@ -325,4 +327,6 @@ def retry_mail():
 
 
 # Partner companies (R-71) have their own module; importing it adds its routes to `bp`.
+# Partners' applications for new clients (issue 14): their own module too.
+from portal.blueprints.staff import applications as _applications  # noqa: E402, F401
 from portal.blueprints.staff import partners as _partners  # noqa: E402, F401

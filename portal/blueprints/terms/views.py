@@ -73,8 +73,11 @@ def _record_use() -> None:
     due = [v for v in pending_terms() if v.effective_on <= today]
     if not due:
         return
-    g.pending_terms = [v for v in g.pending_terms if v.effective_on > today]
-    terms.record_deemed_consent(actor.user, due, ip=client_ip())
+    made = terms.record_deemed_consent(actor.user, due, ip=client_ip())
+    if not made:
+        return  # a version in force when the organisation joined waits for explicit consent
+    consented = {c.terms_version_id for c in made}
+    g.pending_terms = [v for v in g.pending_terms if v.id not in consented]
     db.session.commit()
 
 
