@@ -105,12 +105,16 @@ def test_r06_r31_the_api_agrees(app, world, fixed_clock):
 
 
 def test_r06_migration_0009_takes_the_shortfall_out_of_pending_agency_requests(
-    app, world, fixed_clock
+    make_app, owner_database_url, fixed_clock
 ):
     """A cancellation confirmed under the old reading (7 months of shortfall on the agency
     contract) and not yet carried out loses its shortfall, so the monthly run bills nothing; the
-    direct contract's pending request keeps its own."""
+    direct contract's pending request keeps its own. The migrations run as the tables' owner,
+    as in production (later migrations change the schema on the way down and up)."""
     from flask_migrate import downgrade, upgrade
+
+    app = make_app(MIGRATION_DATABASE_URI=owner_database_url)
+    world = build_world(app)
 
     contract_id = agency_contract(app, world)
     client = _client(app, world, "admin")
