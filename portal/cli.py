@@ -3,10 +3,16 @@
 from __future__ import annotations
 
 import functools
+import multiprocessing
+import os
+import pickle
+import queue
 import signal
+import sys
 import threading
 import time
 from collections.abc import Callable
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 import click
@@ -22,6 +28,8 @@ if TYPE_CHECKING:
     from portal import mailer
 
 portal_cli = AppGroup("portal", help="Contract portal commands.")
+
+MAX_RENDER_WORKERS = 64  # render-invoices --workers
 
 
 def _log_retry(exc: BaseException, wait: float) -> None:
@@ -200,10 +208,16 @@ def apply_due(quiet: bool) -> None:
 @portal_cli.command("issue-invoices")
 @click.option("--quiet", is_flag=True, help="Print only the summary.")
 @click.option("--no-pdf", is_flag=True, help="Issue only; leave the PDFs to render-invoices.")
+@click.option(
+    "--workers",
+    type=click.IntRange(1, MAX_RENDER_WORKERS),
+    help="Processes that render the PDFs, as for render-invoices.",
+)
 @database_job()
-def issue_invoices(quiet: bool, no_pdf: bool) -> None:
+def issue_invoices(quiet: bool, no_pdf: bool, workers: int | None) -> None:
     """Scheduled (daily, after apply-due): issue the invoices due today (R-41), then render
-    their PDFs once (R-42). Safe to run twice, or twice at once: nothing is issued twice."""
+    their PDFs once (R-42) as render-invoices does (on the 21st, a month's invoices: one
+    process per core). Safe to run twice, or twice at once: nothing is issued twice."""
     from portal.services import invoicing
     from portal.services.apply import apply_due
 
@@ -217,17 +231,208 @@ def issue_invoices(quiet: bool, no_pdf: bool) -> None:
         f"already issued {summary.skipped}."
     )
     if not no_pdf:
-        rendered = invoicing.render_pending_pdfs(progress=echo)
-        click.echo(f"Rendered {rendered} PDF(s).")
+        click.echo(render_pdfs(workers, progress=echo).summary())
 
 
 @portal_cli.command("render-invoices")
+@click.option(
+    "--workers",
+    type=click.IntRange(1, MAX_RENDER_WORKERS),
+    help="Worker processes [default: one per core; 1 on SQLite, whose writes take turns "
+    "anyway]. Never more than the documents waiting need (a batch each).",
+)
+@click.option("--quiet", is_flag=True, help="Print only the summary.")
 @database_job()
-def render_invoices() -> None:
-    """Render and store the PDF of every issued document that has none yet (R-42)."""
+def render_invoices(workers: int | None, quiet: bool) -> None:
+    """Render and store the PDF of every issued document that has none yet (R-42), in worker
+    processes that each claim their own batches of documents.
+
+    Safe to run on several servers at once, and again after a failure: a batch is claimed,
+    rendered and committed in one transaction, so no document is rendered twice or gets two
+    PDFs, and a worker that stops leaves its batch to the others. Prints the PDFs this run
+    stored, the time and the rate.
+    """
+    click.echo(render_pdfs(workers, progress=None if quiet else click.echo).summary())
+
+
+# --- rendering PDFs in worker processes ----------------------------------------------------
+
+
+@dataclass
+class RenderRun:
+    """What a rendering run stored: in all, and each worker process (in-process: one)."""
+
+    stored: int = 0
+    seconds: float = 0.0
+    per_worker: list[int] = field(default_factory=list)
+
+    @property
+    def rate(self) -> float:
+        return self.stored / self.seconds if self.seconds else 0.0
+
+    def summary(self) -> str:
+        workers = len(self.per_worker)
+        return (
+            f"Rendered {self.stored} PDF(s) in {self.seconds:.1f} s ({self.rate:.1f} PDFs/s, "
+            f"{workers} worker process{'es' if workers != 1 else ''})."
+        )
+
+
+def default_render_workers() -> int:
+    """One per core; one on SQLite, where writes take turns (a file lock) anyway."""
+    if db.engine.dialect.name == "sqlite":
+        return 1
+    return os.cpu_count() or 1
+
+
+def render_pdfs(
+    workers: int | None = None, *, progress: Callable[[str], None] | None = None
+) -> RenderRun:
+    """Render the PDFs of the documents without one (R-42) in `workers` processes, or in
+    this one when one is enough; within an app context. Each worker is a fresh process (never a
+    fork of one whose engine has connected: `_worker_context`) with an app of its own on the
+    same configuration and clock, running `invoicing.render_pending_pdfs`, which claims its own
+    batches. The count is of the PDFs committed by this run; a worker that fails makes the
+    command fail (ClickException) once the others are done."""
+    from portal.models import Invoice
     from portal.services import invoicing
 
-    click.echo(f"Rendered {invoicing.render_pending_pdfs(progress=click.echo)} PDF(s).")
+    started = time.perf_counter()
+    wanted = workers or default_render_workers()
+    if wanted > 1 and not _shareable_database():
+        wanted = 1
+    if wanted > 1:
+        pending = db.session.scalar(
+            sa.select(sa.func.count()).select_from(Invoice).where(Invoice.pdf_sha256.is_(None))
+        )
+        db.session.commit()
+        wanted = max(1, min(wanted, -(-(pending or 0) // invoicing.PDF_BATCH)))
+    if wanted == 1:
+        stored = invoicing.render_pending_pdfs(progress=progress)
+        return RenderRun(stored, time.perf_counter() - started, [stored])
+    return _render_in_processes(wanted, started, progress)
+
+
+def _shareable_database() -> bool:
+    """Whether other processes can open this database (an in-memory SQLite cannot)."""
+    url = db.engine.url
+    return url.get_backend_name() != "sqlite" or url.database not in (None, "", ":memory:")
+
+
+def _render_in_processes(
+    workers: int, started: float, progress: Callable[[str], None] | None
+) -> RenderRun:
+    context = _worker_context()
+    config = _worker_config()
+    messages = context.Queue()
+    processes = [
+        context.Process(
+            target=_render_worker, args=(config, n, messages), name=f"render-invoices-{n}"
+        )
+        for n in range(workers)
+    ]
+    db.session.remove()  # nothing of this process's connection goes to the workers
+    for process in processes:
+        process.start()
+    run = RenderRun(per_worker=[0] * workers)
+    ended: dict[int, str | None] = {}  # worker -> None (done) or what stopped it
+    outage = ""
+    while True:
+        try:
+            kind, n, value = messages.get(timeout=0.5)
+        except queue.Empty:
+            if all(not p.is_alive() for p in processes):
+                break  # their last messages were flushed before they exited: read them
+            continue
+        if kind == "stored":
+            before, run.stored = run.stored, run.stored + value
+            run.per_worker[n] += value
+            if progress and run.stored // 500 > before // 500:
+                progress(f"{run.stored} PDFs rendered")
+        elif kind == "done":
+            ended[n] = None
+        elif kind == "outage":
+            ended[n], outage = value, value
+        else:  # "failed": a bug, its traceback already on stderr
+            ended[n] = value
+    for process in processes:
+        process.join()
+    run.seconds = time.perf_counter() - started
+    if progress:
+        for n, count in enumerate(run.per_worker):
+            progress(f"worker {n + 1}: stored {count} PDF(s)")
+    if outage:
+        raise click.ClickException(
+            f"the database connection was lost while the job ran ({outage}). What was saved "
+            "before stays saved and nothing is done twice: run the command again."
+        )
+    failed = [
+        f"worker {n + 1}: {ended.get(n) or f'stopped with exit code {p.exitcode}'}"
+        for n, p in enumerate(processes)
+        if n not in ended or ended[n] is not None
+    ]
+    if failed:
+        raise click.ClickException(
+            f"{len(failed)} of {workers} rendering workers failed ({'; '.join(failed)}); "
+            f"{run.stored} PDF(s) were stored and stay stored: run the command again."
+        )
+    return run
+
+
+def _worker_context() -> multiprocessing.context.BaseContext:
+    """Fresh processes, never a fork of this one (its engine has connected): a fork server
+    where there is one (a new interpreter that imports the portal's modules once, the ones
+    this process has loaded, and forks each worker from there: a worker starts in a fraction
+    of a second instead of importing everything again), else spawn (e.g. on Windows)."""
+    if "forkserver" not in multiprocessing.get_all_start_methods():
+        return multiprocessing.get_context("spawn")
+    context = multiprocessing.get_context("forkserver")
+    loaded = {name for name in sys.modules if name == "portal" or name.startswith("portal.")}
+    context.set_forkserver_preload(sorted(loaded | {"portal.documents.invoices"}))
+    return context
+
+
+def _worker_config() -> dict[str, Any]:
+    """This app's configuration for a worker's app: every value that can be sent to another
+    process (all of a real configuration), and the portal clock when it is fixed."""
+    config = {}
+    for key, value in current_app.config.items():
+        try:
+            pickle.dumps(value)
+        except Exception:  # noqa: BLE001, S112 - a value that cannot travel stays here
+            continue
+        config[key] = value
+    if clock.is_fixed:
+        config["CLOCK_NOW"] = clock.now().isoformat()
+    return config
+
+
+def _render_worker(config: dict[str, Any], number: int, messages: Any) -> None:
+    """A worker process: its own app and engine, rendering until no document is left; it
+    reports each committed batch, then "done" (or what stopped it) last."""
+    from portal import create_app
+    from portal.services import invoicing
+
+    app = create_app(config)
+    with app.app_context():
+        try:
+            invoicing.render_pending_pdfs(
+                committed=lambda stored: messages.put(("stored", number, stored))
+            )
+        except DATABASE_ERRORS as exc:
+            if outage_kind(exc) is None:
+                messages.put(("failed", number, describe(exc)))
+                raise
+            messages.put(("outage", number, describe(exc)))
+            forget_connection()
+            sys.exit(1)
+        except BaseException as exc:
+            messages.put(("failed", number, f"{type(exc).__name__}: {exc}"[:300]))
+            raise
+        finally:
+            db.session.remove()
+            db.engine.dispose()
+        messages.put(("done", number, None))
 
 
 @portal_cli.command("send-mail")
