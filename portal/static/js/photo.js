@@ -227,8 +227,14 @@
       typeof window.DataTransfer === "function";
     if (canCamera && tools) {
       tools.hidden = false;
+      // "Take the photo" waits for the camera's first frame: a click before it would take
+      // nothing (the video has no size yet).
+      video.addEventListener("loadeddata", function () {
+        captureButton.disabled = !video.videoWidth;
+      });
       cameraButton.addEventListener("click", function () {
         say("");
+        captureButton.disabled = true;
         navigator.mediaDevices
           .getUserMedia({ video: { facingMode: "user", width: { ideal: 1280 } }, audio: false })
           .then(function (s) {
