@@ -79,6 +79,11 @@ def in_section(endpoint: str, within: tuple[str, ...]) -> bool:
     )
 
 
+def partner_kind_name(kind: str | None) -> str:
+    """What a partner company is, as the terms name the two kinds (R-71)."""
+    return _("Sales agent") if kind == "sales_agent" else _("Agency")
+
+
 def register(app: Flask) -> None:
     app.jinja_env.globals["in_section"] = in_section
     app.jinja_env.filters["yen"] = yen
@@ -86,6 +91,7 @@ def register(app: Flask) -> None:
     app.jinja_env.filters["tokyo"] = tokyo_datetime
     app.jinja_env.filters["minute"] = tokyo_minute
     app.jinja_env.filters["incident_kind"] = incident_kind_name
+    app.jinja_env.filters["partner_kind"] = partner_kind_name
     app.jinja_env.filters["billing_month"] = billing_month_name
     app.jinja_env.trim_blocks = True
     app.jinja_env.lstrip_blocks = True

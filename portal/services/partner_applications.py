@@ -48,6 +48,7 @@ from portal.permissions import (
 from portal.presentation import long_date
 from portal.services import audit, inet_registrations, information, mail
 from portal.services import organisations as onboarding
+from portal.services.accounts import address_not_usable
 from portal.services.auth import normalise_email
 from portal.services.errors import Conflict, NotAllowed, PortalError
 from portal.transaction import begin_writing
@@ -71,25 +72,18 @@ STATUS_NAMES = {
     ApplicationStatus.REFUSED: _l("Refused"),
     ApplicationStatus.WITHDRAWN: _l("Withdrawn"),
 }
-PARTNER_KIND_NAMES = {PartnerKind.SALES_AGENT: _l("Sales agent"), PartnerKind.AGENCY: _l("Agency")}
 
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 
 
-def _address_not_usable() -> str:
-    """Whose an address is (another customer's user, an agent, the provider's staff, another
-    partner's applicant) is nobody's to learn from this form (issue 13): one answer for all,
-    as accounts.invite gives."""
-    return _("This address cannot be used for a new user. Ask the person for another one.")
+# Whose an address is (another customer's user, an agent, the provider's staff, another
+# partner's applicant) is nobody's to learn from this form (issue 13): one answer for all,
+# accounts.invite's.
+_address_not_usable = address_not_usable
 
 
-class InvalidApplication(PortalError):
+class InvalidApplication(inet_registrations.InvalidInput):
     """Input the rules refuse, with a message for each field concerned."""
-
-    def __init__(self, errors: dict[str, str]) -> None:
-        field, message = next(iter(errors.items()))
-        super().__init__(message, field=field)
-        self.errors = errors
 
 
 @dataclass

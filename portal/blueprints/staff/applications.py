@@ -19,7 +19,7 @@ from portal.blueprints.validators import required, show_error
 from portal.extensions import db
 from portal.models import ApplicationStatus, PartnerApplication
 from portal.permissions import can_decide_partner_applications, get_partner_application_or_404
-from portal.presentation import long_date, yen
+from portal.presentation import long_date, partner_kind_name, yen
 from portal.services import partner_applications as applications
 from portal.services.errors import NotAllowed, PortalError
 from portal.web import back_office_actor, client_ip, current_actor
@@ -58,7 +58,6 @@ def partner_applications():
         "staff/applications.html",
         listing=applications.for_staff(),
         statuses=applications.STATUS_NAMES,
-        kinds=applications.PARTNER_KIND_NAMES,
     )
 
 
@@ -77,7 +76,6 @@ def _application_page(
         fees=applications.fees_of(application.plan),
         inet=applications.is_inet_plan(application.plan),
         statuses=applications.STATUS_NAMES,
-        kinds=applications.PARTNER_KIND_NAMES,
         may_decide=may_decide and pending,
         approve_form=ApproveForm(formdata=None),
         refuse_form=refuse_form or RefuseForm(formdata=None),
@@ -185,7 +183,7 @@ def _confirm_approval(form: ApproveForm, application: PartnerApplication, checke
         _(
             "It becomes a client of %(partner)s (%(kind)s), whose agents may then act for it.",
             partner=application.partner.name,
-            kind=applications.PARTNER_KIND_NAMES[application.partner.kind],
+            kind=partner_kind_name(application.partner.kind),
         ),
         _(
             "%(name)s (%(email)s) becomes its first administrator and is invited by e-mail at "

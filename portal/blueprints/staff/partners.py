@@ -16,8 +16,9 @@ from portal.blueprints.partners.people import AgentInviteForm
 from portal.blueprints.staff.views import bp
 from portal.blueprints.validators import at_most, required, show_error
 from portal.extensions import db
-from portal.models import PartnerCompany, PartnerKind, PartnerRole
+from portal.models import PartnerCompany, PartnerRole
 from portal.permissions import can_manage_partners
+from portal.presentation import partner_kind_name
 from portal.services import partner_people
 from portal.services import partners as partner_service
 from portal.services.accounts import address_not_usable
@@ -120,17 +121,13 @@ def _partner_page(
     return render_template(
         "staff/partners_detail.html",
         partner=partner,
-        kind=_partner_kind(partner),
+        kind=partner_kind_name(partner.kind),
         agents=partner_service.agents_of(partner),
         assignments=partner_service.assignments_of(partner),
         form=form,
         invite_form=invite_form or AgentInviteForm(formdata=None),
         may_manage=can_manage_partners(actor),
     ), status
-
-
-def _partner_kind(partner: PartnerCompany) -> str:
-    return _("Sales agent") if partner.kind == PartnerKind.SALES_AGENT else _("Agency")
 
 
 @bp.get("/partners/<int:partner_id>")
@@ -276,7 +273,7 @@ def _confirm_withdrawal(form: WithdrawClientForm, found: PartnerCompany, client)
                 "Withdraw %(org)s from %(partner)s (%(kind)s).",
                 org=client.legal_name,
                 partner=found.name,
-                kind=_partner_kind(found),
+                kind=partner_kind_name(found.kind),
             ),
             _(
                 "The partner's agents can no longer see or act for it; an agent acting for it "
